@@ -1,0 +1,3 @@
+export { PrivateNatsServer, freePort, type NatsServerOptions } from './nats-server';
+export { createThrowAwayDatabase, testPgAdminUrl, type ThrowAwayDatabase } from './postgres';
+export { eventually, uniqueName } from './eventually';
