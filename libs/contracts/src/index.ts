@@ -12,3 +12,4 @@ export * from './events/ingest';
 export * from './events/orgo';
 export * from './events/pipeline';
 export * from './events/release';
+export * from './ingest-message';
