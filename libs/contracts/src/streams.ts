@@ -99,3 +99,13 @@ export const CONSUMER_DEFAULTS = {
   backoffMs: [250, 1_000, 3_000, 10_000] as readonly number[],
   maxAckPending: 256,
 } as const;
+
+/**
+ * Object names in the snapshot and pack stores: `<tenant>/<digest hex>`. Content-addressed
+ * within a tenant; one tenant can never probe for or read another tenant's blobs by digest.
+ */
+export const objectNameFor = (tenant: string, digest: string): string => {
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new TypeError(`objectNameFor: not a sha256 digest: ${digest}`);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(tenant)) throw new TypeError(`objectNameFor: invalid tenant: ${tenant}`);
+  return `${tenant}/${digest.slice(7)}`;
+};
