@@ -47,6 +47,7 @@ export const REFUSALS = {
   RELEASE_BUILD_NOT_PASSED: { http: 422, retryable: false, description: 'The build behind the pack did not succeed with passing validation evidence.' },
   RELEASE_NOT_REQUESTED: { http: 403, retryable: false, description: 'No Case asked for this release (tenant, environment, channel, pack).' },
   RELEASE_PROVENANCE_INVALID: { http: 422, retryable: false, description: 'The build provenance is missing, does not match the pack, or is not from a trusted builder.' },
+  RELEASE_POLICY_DENIED: { http: 403, retryable: false, description: 'The environment policy forbids this release (e.g. unknown environment, or a signing key that belongs to another environment).' },
   NOTICE_MALFORMED: { http: 400, retryable: false, description: 'The release notice is not a well-formed compact JWS with the required claims.' },
   NOTICE_ALG_NOT_ALLOWED: { http: 401, retryable: false, description: "The notice's signature algorithm is not in the allowlist." },
   NOTICE_KEY_UNKNOWN: { http: 401, retryable: false, description: "The notice's `kid` is not a release key of the pinned trust root for this environment." },
