@@ -35,3 +35,21 @@ describe('test harness', () => {
     await expect(again.connect()).rejects.toMatchObject({ code: '3D000' });
   });
 });
+
+describe('private postgres', () => {
+  it('starts a private cluster from the packaged binaries on a random port, as root too', async () => {
+    const { PrivatePostgres } = await import('./private-postgres');
+    const pg = await PrivatePostgres.start({ fast: true });
+    try {
+      expect(pg.port).not.toBe(5432);
+      const url = await pg.createDatabase('koa_probe');
+      const c = new Client({ connectionString: url });
+      await c.connect();
+      const r = await c.query("select current_database() as db, current_setting('lc_collate') as collate");
+      await c.end();
+      expect(r.rows[0]).toEqual({ db: 'koa_probe', collate: 'C' });
+    } finally {
+      await pg.dispose();
+    }
+  });
+});
