@@ -13,3 +13,4 @@ export * from './events/orgo';
 export * from './events/pipeline';
 export * from './events/release';
 export * from './ingest-message';
+export * from './headers';
