@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { DigestSchema, Token } from '@koa/contracts';
+
+/** The media type of a koa-pack/1 archive (also in the `PackCompiled` event contract). */
+export const PACK_MEDIA_TYPE = 'application/vnd.koa.pack.v1+tar' as const;
+/** The value of `manifest.format`. */
+export const PACK_FORMAT = 'koa-pack/1' as const;
+
+/** Part paths of a koa-pack/1 archive, in archive order after `manifest.json`. */
+export const PACK_PARTS = {
+  entities: { path: 'entities.ndjson', mediaType: 'application/x-ndjson' },
+  evidence: { path: 'evidence.json', mediaType: 'application/json' },
+  terms: { path: 'index/terms.json', mediaType: 'application/json' },
+} as const;
+export const MANIFEST_PATH = 'manifest.json' as const;
+
+/** Attribute keys: an ASCII letter then letters, digits, `_`, `.`, `-`; at most 64 characters. */
+export const ATTRIBUTE_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
+export const PackAttributeValue = z.union([
+  z.string().max(4096),
+  z.number().refine(Number.isFinite, 'must be a finite number'),
+  z.boolean(),
+  z.null(),
+]);
+
+/**
+ * One entity of a pack (one line of `entities.ndjson`). `sources` are the digests of the snapshots
+ * the entity was extracted from, sorted, unique.
+ */
+export const PackEntitySchema = z.strictObject({
+  id: Token,
+  type: Token,
+  title: z.string().max(1024),
+  text: z.string().max(1_048_576),
+  attributes: z
+    .record(z.string().regex(ATTRIBUTE_KEY_PATTERN, `must match ${ATTRIBUTE_KEY_PATTERN.source}`), PackAttributeValue)
+    .refine((r) => Object.keys(r).length <= 128, 'at most 128 attributes'),
+  sources: z.array(DigestSchema).min(1).max(10_000),
+});
+
+export interface PackEntity {
+  id: string;
+  type: string;
+  title: string;
+  text: string;
+  attributes: Record<string, string | number | boolean | null>;
+  /** digests (`sha256:<hex>`) of the snapshots this entity came from */
+  sources: string[];
+}
+
+export const PackInputSchema = z.strictObject({ digest: DigestSchema, mediaType: z.string().min(1).max(128) });
+export const PackPartSchema = z.strictObject({
+  path: z.string().min(1).max(100),
+  digest: DigestSchema,
+  size: z.number().int().nonnegative(),
+  mediaType: z.string().min(1).max(128),
+});
+
+/** `manifest.json`: the first entry of the archive, canonical JSON (RFC 8785). */
+export const PackManifestSchema = z.strictObject({
+  format: z.literal(PACK_FORMAT),
+  tenant: Token,
+  pipelineVersion: z.string().min(1).max(64),
+  snapshotSetRoot: DigestSchema,
+  inputs: z.array(PackInputSchema).min(1).max(10_000),
+  parts: z.array(PackPartSchema).length(3),
+  counts: z.strictObject({ entities: z.number().int().nonnegative() }),
+});
+
+export interface PackInput {
+  digest: string;
+  mediaType: string;
+}
+export interface PackPart {
+  path: string;
+  digest: string;
+  size: number;
+  mediaType: string;
+}
+export interface PackManifest {
+  format: typeof PACK_FORMAT;
+  tenant: string;
+  pipelineVersion: string;
+  snapshotSetRoot: string;
+  /** sorted by digest, unique */
+  inputs: PackInput[];
+  /** sorted by path: entities.ndjson, evidence.json, index/terms.json */
+  parts: PackPart[];
+  counts: { entities: number };
+}
+
+/** What the caller supplies to {@link encodePack}; `format`, `parts` and `counts` are computed. */
+export type PackManifestInput = Omit<PackManifest, 'parts' | 'counts' | 'format'> & { format?: typeof PACK_FORMAT };
