@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs';
+import { Parser } from '@asyncapi/parser';
+import { parse } from 'yaml';
+import { EVENT_CATALOG, REFUSALS, STREAMS } from '@koa/contracts';
+import { buildAsyncApi, renderAsyncApi, EVENT_SUBSCRIPTIONS } from './build';
+import { ASYNCAPI_PATH, packageVersion } from './generate';
+
+const ERROR_SEVERITY = 0; // DiagnosticSeverity.Error (spectral)
+
+describe('docs/asyncapi.yaml', () => {
+  const generated = renderAsyncApi(packageVersion());
+
+  it('is up to date with libs/contracts (run `npm run asyncapi` if this fails)', () => {
+    let committed: string;
+    try {
+      committed = readFileSync(ASYNCAPI_PATH, 'utf8');
+    } catch {
+      throw new Error('docs/asyncapi.yaml is missing: run npm run asyncapi');
+    }
+    if (committed !== generated) throw new Error('docs/asyncapi.yaml is stale: run npm run asyncapi and commit the result');
+  });
+
+  it('is deterministic', () => {
+    expect(renderAsyncApi(packageVersion())).toBe(generated);
+  });
+
+  it('is a valid AsyncAPI 3.0.0 document with no error diagnostics', async () => {
+    const { document, diagnostics } = await new Parser().parse(generated);
+    const errors = diagnostics.filter((d) => d.severity === ERROR_SEVERITY).map((d) => `${d.code} ${d.message} at ${d.path.join('.')}`);
+    expect(errors).toEqual([]);
+    expect(document).toBeDefined();
+    expect(document?.version()).toBe('3.0.0');
+    const messageIds = document?.allMessages().all().map((m) => m.id()) ?? [];
+    for (const def of EVENT_CATALOG) expect(messageIds).toContain(def.type);
+    // a channel address per subject family
+    const addresses = document?.allChannels().all().map((c) => c.address()) ?? [];
+    expect(addresses).toEqual(expect.arrayContaining(['koa.evt.{tenant}.release.{id}', 'koa.ingest.{tenant}.{source}', 'koa.release.{tenant}.{env}.{channel}', 'koa.audit.{tenant}', 'koa.dlq.{consumer}']));
+  }, 20_000);
+
+  it('describes every catalog type as a message whose payload pins its type and data schema', () => {
+    const doc = parse(generated) as { components: { messages: Record<string, { name: string; payload: { allOf: Array<{ properties?: Record<string, { const?: string }> }> } }> } };
+    for (const def of EVENT_CATALOG) {
+      const message = doc.components.messages[def.type];
+      expect(message?.name).toBe(def.type);
+      expect(message.payload.allOf[1].properties?.['type']?.const).toBe(def.type);
+      expect(message.payload.allOf[1].properties?.['data']).toBeDefined();
+    }
+  });
+
+  it('has a send operation for every producer and lists every refusal code', () => {
+    const doc = buildAsyncApi('0.0.0') as { operations: Record<string, { action: string }>; 'x-koa-refusal-codes': Record<string, unknown> };
+    for (const def of EVENT_CATALOG) {
+      const key = `${def.producer}.send.evt-${def.aggregate}`;
+      expect(doc.operations[key]?.action).toBe('send');
+    }
+    expect(Object.keys(doc['x-koa-refusal-codes'])).toEqual(Object.keys(REFUSALS));
+    expect(generated).toContain(STREAMS.events.name);
+  });
+
+  it('receive operations only name catalog types', () => {
+    const known = new Set<string>(EVENT_CATALOG.map((d) => d.type));
+    for (const s of EVENT_SUBSCRIPTIONS) if (s.types !== '*') for (const t of s.types) expect(known.has(t)).toBe(true);
+  });
+});
