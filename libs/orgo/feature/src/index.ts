@@ -1,1 +1,1 @@
-export {};
+export * from './orgo-feature.module';

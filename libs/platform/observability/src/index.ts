@@ -1,1 +1,2 @@
-export {};
+export { KoaLogger, createLogger, type CreateLoggerOptions, type LogFields, type NestLogLevel, type KoaLogLevel } from './logger';
+export { startTelemetry, shutdownTelemetry, type TelemetryMode } from './telemetry';
