@@ -1,0 +1,3 @@
+import { MemoryInboxStore, inboxStoreContract } from './testing';
+
+inboxStoreContract('MemoryInboxStore', async () => ({ store: new MemoryInboxStore() }));

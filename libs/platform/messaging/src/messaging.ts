@@ -1,0 +1,468 @@
+import { Logger } from '@nestjs/common';
+import {
+  KoaRefusal,
+  OBJECT_STORES,
+  STREAMS,
+  dedupKey,
+  parseEvent,
+  subjectOf,
+  subjects as subjectsOf,
+  type AggregateKind,
+  type AnyKoaEvent,
+  type KoaEvent,
+  type StreamSpec,
+} from '@koa/contracts';
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JetStreamPublishOptions,
+  type JsMsg,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { connect } from '@nats-io/transport-node';
+import { ConcurrencyConflict, actualSequenceOf, isWrongLastSequence, redactUrl, translateBrokerError } from './errors';
+import { injectTraceHeaders } from './tracing';
+
+/** A message as stored in a stream (or delivered by a consumer): bytes, headers, stream sequence. */
+export interface RawMessage {
+  readonly subject: string;
+  /** stream sequence */
+  readonly seq: number;
+  readonly data: Uint8Array;
+  /** NATS headers, first value per key */
+  readonly headers: Record<string, string>;
+  /** ISO-8601 time the server stored the message */
+  readonly time?: string;
+}
+
+/** Content-addressed blobs in a JetStream object store (bucket names come from `OBJECT_STORES`). */
+export interface BlobStore {
+  /** stores (or replaces) `name`; streams the data in chunks */
+  put(name: string, data: Uint8Array | ReadableStream<Uint8Array>, meta?: { description?: string }): Promise<{ name: string; size: number }>;
+  /** the whole object (its SHA-256 is checked by the client), or undefined if absent */
+  get(name: string): Promise<Uint8Array | undefined>;
+  /** the object as a stream, or undefined if absent */
+  getStream(name: string): Promise<ReadableStream<Uint8Array> | undefined>;
+  info(name: string): Promise<{ name: string; size: number } | undefined>;
+}
+
+export interface ConnectOptions {
+  /** e.g. `nats://127.0.0.1:4222` (credentials in the URL are redacted from messages) */
+  readonly url: string;
+  /** connection name shown by the server (`<service>` or `<service>-<instance>`) */
+  readonly name: string;
+  /** fail fast if the first connection is not up within this time; default 5000 */
+  readonly connectTimeoutMs?: number;
+}
+
+export interface AppendOptions {
+  /**
+   * Optimistic concurrency: the last stream sequence the caller saw on the aggregate subject
+   * (`readAggregate(...).lastSequence`; 0 = "the aggregate must not exist yet").
+   */
+  readonly expectedLastSubjectSequence?: number;
+}
+
+export interface PublishOptions {
+  /** `Nats-Msg-Id`: de-duplication inside the stream's duplicate window */
+  readonly msgId?: string;
+  readonly headers?: Record<string, string>;
+  readonly expectedLastSubjectSequence?: number;
+}
+
+export interface WatchOptions {
+  readonly stream: string;
+  readonly filterSubject: string;
+  readonly deliver: 'last-per-subject' | 'new' | 'all';
+}
+
+const encoder = new TextEncoder();
+
+/** NATS headers → plain record (first value per key). */
+export function headersToRecord(h: MsgHdrs | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!h) return out;
+  for (const k of h.keys()) out[k] = h.get(k);
+  return out;
+}
+
+export function rawFromJsMsg(m: JsMsg): RawMessage {
+  return { subject: m.subject, seq: m.seq, data: m.data, headers: headersToRecord(m.headers), time: m.time.toISOString() };
+}
+
+function toStreamConfig(spec: StreamSpec, replicas: number): Partial<StreamConfig> & { name: string } {
+  return {
+    name: spec.name,
+    subjects: [...spec.subjects],
+    description: spec.description,
+    storage: spec.storage === 'file' ? StorageType.File : StorageType.Memory,
+    deny_delete: spec.denyDelete,
+    deny_purge: spec.denyPurge,
+    duplicate_window: nanos(spec.duplicateWindowMs),
+    max_msgs_per_subject: spec.maxMsgsPerSubject === 0 ? -1 : spec.maxMsgsPerSubject,
+    max_age: nanos(spec.maxAgeMs),
+    max_msg_size: spec.maxMsgSize,
+    discard: DiscardPolicy.Old,
+    allow_direct: true,
+    num_replicas: replicas,
+  };
+}
+
+/**
+ * The one gateway to NATS JetStream (the only code in the repo that imports `@nats-io/*`).
+ *
+ * ```ts
+ * const messaging = await Messaging.connect({ url: 'nats://127.0.0.1:4222', name: 'orgo-control' });
+ * await messaging.ensureTopology();
+ * const { events, lastSequence } = await messaging.readAggregate('acme', 'case', caseId);
+ * const next = decide(events, command);                       // pure
+ * await messaging.append(next, { expectedLastSubjectSequence: lastSequence }); // may throw ConcurrencyConflict
+ * ```
+ */
+export class Messaging {
+  private readonly log = new Logger('Messaging');
+  private readonly watchers = new Set<{ stop(): Promise<void> }>();
+  private readonly objm: Objm;
+  private closed = false;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    readonly url: string,
+  ) {
+    this.objm = new Objm(nc);
+  }
+
+  /**
+   * Connects; fails fast with `BROKER_UNAVAILABLE` (message names the URL) if the server cannot
+   * be reached within `connectTimeoutMs` (default 5000). Once connected, reconnects forever.
+   */
+  static async connect(o: ConnectOptions): Promise<Messaging> {
+    const timeout = o.connectTimeoutMs ?? 5000;
+    const shown = redactUrl(o.url);
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers: o.url,
+        name: o.name,
+        timeout,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        waitOnFirstConnect: false,
+        pingInterval: 10_000,
+      });
+    } catch (cause) {
+      throw new KoaRefusal('BROKER_UNAVAILABLE', `cannot connect to NATS at ${shown} within ${timeout} ms: ${(cause as Error)?.message ?? cause}`, { url: shown }, { cause });
+    }
+    try {
+      const jsm = await jetstreamManager(nc, { timeout });
+      const m = new Messaging(nc, jetstream(nc, { timeout }), jsm, shown);
+      m.logStatus();
+      return m;
+    } catch (cause) {
+      await nc.close().catch(() => undefined);
+      throw new KoaRefusal('BROKER_UNAVAILABLE', `NATS at ${shown} has no usable JetStream: ${(cause as Error)?.message ?? cause}`, { url: shown }, { cause });
+    }
+  }
+
+  private logStatus(): void {
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect') this.log.warn({ msg: `nats ${s.type}`, url: this.url });
+      }
+    })().catch(() => undefined);
+  }
+
+  /** The underlying connection (for the transport inside this lib; not part of the public API). */
+  get connection(): NatsConnection {
+    return this.nc;
+  }
+
+  /**
+   * Applies `STREAMS` and `OBJECT_STORES` from `@koa/contracts` idempotently: creates what is
+   * missing, updates what differs. `replicas` (default 1) is the JetStream replication factor
+   * (R3 in a cluster). A configuration the server refuses ⇒ `CONFIG_INVALID`.
+   */
+  async ensureTopology(o: { replicas?: number } = {}): Promise<void> {
+    const replicas = o.replicas ?? 1;
+    for (const spec of Object.values(STREAMS) as StreamSpec[]) {
+      const cfg = toStreamConfig(spec, replicas);
+      try {
+        let exists = true;
+        try {
+          await this.jsm.streams.info(spec.name);
+        } catch (e) {
+          if (e instanceof JetStreamApiError && e.code === 10059) exists = false;
+          else throw e;
+        }
+        if (!exists) {
+          try {
+            await this.jsm.streams.add(cfg);
+            continue;
+          } catch (e) {
+            // another replica created it first: fall through to update
+            if (!(e instanceof JetStreamApiError && e.code === 10058)) throw e;
+          }
+        }
+        const { name: _n, ...update } = cfg;
+        await this.jsm.streams.update(spec.name, update);
+      } catch (e) {
+        if (e instanceof JetStreamApiError) {
+          throw new KoaRefusal('CONFIG_INVALID', `stream ${spec.name}: the server refused its configuration (${e.code}): ${e.message}`, { stream: spec.name }, { cause: e });
+        }
+        throw translateBrokerError(e, `ensureTopology ${spec.name}`);
+      }
+    }
+    for (const os of Object.values(OBJECT_STORES)) {
+      try {
+        await this.objm.create(os.bucket, { description: os.description, storage: StorageType.File, replicas });
+      } catch (e) {
+        throw translateBrokerError(e, `ensureTopology object store ${os.bucket}`);
+      }
+    }
+  }
+
+  /**
+   * Appends events that all belong to ONE aggregate (same `subjectOf(event)`), in order.
+   *
+   * - Each event is validated with `parseEvent` first (a refusal throws before anything is sent).
+   * - `Nats-Msg-Id` = `dedupKey(event)` (`source#id`): a retried append inside the stream's
+   *   duplicate window is stored once and reported `duplicate: true` with the original sequence.
+   * - With `expectedLastSubjectSequence`, the first publish carries
+   *   `Nats-Expected-Last-Subject-Sequence: <expected>` and each next one expects the previous
+   *   event's sequence. A mismatch ⇒ `ConcurrencyConflict` (`CONCURRENCY_CONFLICT`); nothing of
+   *   this call is written beyond the events acknowledged before the conflicting one.
+   * - The active trace context is written as `traceparent` header.
+   * Broker trouble ⇒ `BROKER_UNAVAILABLE` (retry the whole call: msg ids make it safe).
+   */
+  async append(events: readonly KoaEvent[], o: AppendOptions = {}): Promise<Array<{ seq: number; duplicate: boolean }>> {
+    if (events.length === 0) return [];
+    const parsed = events.map((e) => parseEvent(e));
+    const subject = subjectOf(parsed[0]);
+    for (const e of parsed) {
+      const s = subjectOf(e);
+      if (s !== subject) {
+        throw new KoaRefusal('EVENT_SUBJECT_MISMATCH', `append: all events must share one aggregate subject; ${e.id} is on ${s}, not ${subject}`, { subject, other: s });
+      }
+    }
+    let expected = o.expectedLastSubjectSequence;
+    const acks: Array<{ seq: number; duplicate: boolean }> = [];
+    for (const e of parsed) {
+      const hdrs: Record<string, string> = {};
+      injectTraceHeaders(hdrs, e.traceparent);
+      const ack = await this.publishInternal(subject, encoder.encode(JSON.stringify(e)), { msgId: dedupKey(e), headers: hdrs, expectedLastSubjectSequence: expected });
+      acks.push(ack);
+      if (expected !== undefined) expected = ack.seq;
+    }
+    return acks;
+  }
+
+  /**
+   * Every event on one aggregate subject, in stream order, each validated (and upcast) by
+   * `parseEvent`, plus the last stream sequence on that subject (0 if the aggregate has none) —
+   * the value to pass as `expectedLastSubjectSequence` to the next `append`.
+   * A stored event that fails validation throws its refusal (code from `parseEvent`, `details.seq`).
+   */
+  async readAggregate(tenant: string, aggregate: AggregateKind, id: string): Promise<{ events: AnyKoaEvent[]; lastSequence: number }> {
+    const subject = subjectsOf.event(tenant, aggregate, id);
+    const stream = STREAMS.events.name;
+    try {
+      const last = await this.jsm.streams.getMessage(stream, { last_by_subj: subject });
+      if (!last) return { events: [], lastSequence: 0 };
+      const lastSequence = last.seq;
+      const events: AnyKoaEvent[] = [];
+      const consumer = await this.js.consumers.get(stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.All });
+      const iter = await consumer.consume({ max_messages: 256 });
+      try {
+        for await (const m of iter) {
+          try {
+            events.push(parseEvent(m.data, m.subject));
+          } catch (e) {
+            if (e instanceof KoaRefusal) throw new KoaRefusal(e.code, `${subject} seq ${m.seq}: ${e.message}`, { ...e.details, seq: m.seq }, { cause: e });
+            throw e;
+          }
+          if (m.seq >= lastSequence) break;
+        }
+      } finally {
+        await iter.close().catch(() => undefined);
+        await consumer.delete().catch(() => undefined);
+      }
+      return { events, lastSequence };
+    } catch (e) {
+      throw translateBrokerError(e, `readAggregate ${subject}`);
+    }
+  }
+
+  /**
+   * JetStream publish of raw bytes (ingest, release notices, audit, DLQ): waits for the stream's
+   * ack. `msgId` de-duplicates; `expectedLastSubjectSequence` guards the subject (conflict ⇒
+   * `ConcurrencyConflict`). The active trace context is written as `traceparent`.
+   */
+  async publish(subject: string, payload: Uint8Array, o: PublishOptions = {}): Promise<{ seq: number; duplicate: boolean }> {
+    const hdrs: Record<string, string> = { ...(o.headers ?? {}) };
+    injectTraceHeaders(hdrs);
+    return this.publishInternal(subject, payload, { ...o, headers: hdrs });
+  }
+
+  private async publishInternal(subject: string, payload: Uint8Array, o: PublishOptions): Promise<{ seq: number; duplicate: boolean }> {
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(o.headers ?? {})) h.set(k, v);
+    const opts: Partial<JetStreamPublishOptions> = { headers: h };
+    if (o.msgId !== undefined) opts.msgID = o.msgId;
+    if (o.expectedLastSubjectSequence !== undefined) opts.expect = { lastSubjectSequence: o.expectedLastSubjectSequence };
+    try {
+      const ack = await this.js.publish(subject, payload, opts);
+      return { seq: ack.seq, duplicate: ack.duplicate };
+    } catch (e) {
+      if (isWrongLastSequence(e)) throw new ConcurrencyConflict(subject, o.expectedLastSubjectSequence ?? -1, actualSequenceOf(e), { cause: e });
+      throw translateBrokerError(e, `publish ${subject}`);
+    }
+  }
+
+  /** The last message stored on `subject` in `stream`, or undefined. */
+  async lastMessage(stream: string, subject: string): Promise<RawMessage | undefined> {
+    try {
+      const m = await this.jsm.streams.getMessage(stream, { last_by_subj: subject });
+      if (!m) return undefined;
+      return { subject: m.subject, seq: m.seq, data: m.data, headers: headersToRecord(m.header), time: m.time.toISOString() };
+    } catch (e) {
+      throw translateBrokerError(e, `lastMessage ${stream} ${subject}`);
+    }
+  }
+
+  /**
+   * Follows `filterSubject` with an ordered ephemeral consumer (no acks; the client re-creates it
+   * across reconnects and gaps). `deliver: 'last-per-subject'` first yields the last stored message
+   * of every matching subject, then new ones. `onMessage` runs sequentially; if it throws, the
+   * error is logged and the watch goes on. `stop()` ends the watch.
+   */
+  async watch(o: WatchOptions, onMessage: (m: RawMessage) => Promise<void> | void): Promise<{ stop(): Promise<void> }> {
+    const deliver_policy =
+      o.deliver === 'last-per-subject' ? DeliverPolicy.LastPerSubject : o.deliver === 'new' ? DeliverPolicy.New : DeliverPolicy.All;
+    let iter: ConsumerMessages;
+    try {
+      const consumer = await this.js.consumers.get(o.stream, { filter_subjects: o.filterSubject, deliver_policy });
+      iter = await consumer.consume({ max_messages: 64 });
+    } catch (e) {
+      throw translateBrokerError(e, `watch ${o.stream} ${o.filterSubject}`);
+    }
+    const loop = (async () => {
+      for await (const m of iter) {
+        try {
+          await onMessage(rawFromJsMsg(m));
+        } catch (e) {
+          this.log.error({ msg: 'watch handler failed', stream: o.stream, subject: m.subject, seq: m.seq, error: (e as Error)?.message });
+        }
+      }
+    })();
+    const handle = {
+      stop: async () => {
+        this.watchers.delete(handle);
+        await iter.close().catch(() => undefined);
+        await loop.catch(() => undefined);
+      },
+    };
+    this.watchers.add(handle);
+    return handle;
+  }
+
+  /** The blob store for one of the `OBJECT_STORES` buckets (anything else ⇒ `CONFIG_INVALID`). */
+  async blobs(bucket: string): Promise<BlobStore> {
+    if (!Object.values(OBJECT_STORES).some((b) => b.bucket === bucket)) {
+      throw new KoaRefusal('CONFIG_INVALID', `object store bucket ${JSON.stringify(bucket)} is not one of OBJECT_STORES`, { bucket });
+    }
+    let os: ObjectStore;
+    try {
+      os = await this.objm.open(bucket);
+    } catch (e) {
+      throw translateBrokerError(e, `open object store ${bucket}`);
+    }
+    return new JetStreamBlobStore(os, bucket);
+  }
+
+  /** Readiness: true if the server answers a round trip within `timeoutMs` (default 2000). */
+  async ping(timeoutMs = 2000): Promise<boolean> {
+    if (this.nc.isClosed()) return false;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.nc.rtt().then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), timeoutMs);
+        }),
+      ]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops watchers, drains subscriptions and closes the connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.watchers].map((w) => w.stop()));
+    if (this.nc.isClosed()) return;
+    try {
+      await this.nc.drain();
+    } catch {
+      await this.nc.close().catch(() => undefined);
+    }
+  }
+}
+
+class JetStreamBlobStore implements BlobStore {
+  constructor(
+    private readonly os: ObjectStore,
+    private readonly bucket: string,
+  ) {}
+
+  async put(name: string, data: Uint8Array | ReadableStream<Uint8Array>, meta: { description?: string } = {}): Promise<{ name: string; size: number }> {
+    try {
+      const info =
+        data instanceof Uint8Array
+          ? await this.os.putBlob({ name, ...(meta.description !== undefined && { description: meta.description }) }, data)
+          : await this.os.put({ name, ...(meta.description !== undefined && { description: meta.description }) }, data);
+      return { name: info.name, size: info.size };
+    } catch (e) {
+      throw translateBrokerError(e, `blob put ${this.bucket}/${name}`);
+    }
+  }
+
+  async get(name: string): Promise<Uint8Array | undefined> {
+    try {
+      return (await this.os.getBlob(name)) ?? undefined;
+    } catch (e) {
+      throw translateBrokerError(e, `blob get ${this.bucket}/${name}`);
+    }
+  }
+
+  async getStream(name: string): Promise<ReadableStream<Uint8Array> | undefined> {
+    try {
+      const r = await this.os.get(name);
+      return r ? r.data : undefined;
+    } catch (e) {
+      throw translateBrokerError(e, `blob getStream ${this.bucket}/${name}`);
+    }
+  }
+
+  async info(name: string): Promise<{ name: string; size: number } | undefined> {
+    try {
+      const i = await this.os.info(name);
+      return i && !i.deleted ? { name: i.name, size: i.size } : undefined;
+    } catch (e) {
+      throw translateBrokerError(e, `blob info ${this.bucket}/${name}`);
+    }
+  }
+}
