@@ -1,0 +1,163 @@
+import { TOKEN_PATTERN, canonicalDigest, type Digest } from '@koa/contracts';
+import { ATTRIBUTE_KEY_PATTERN } from '@koa/pack-format';
+import type { ResolvedEntity } from './resolve';
+
+/** Entity types accepted when the tenant gives no list of its own (`type-known`). */
+export const DEFAULT_KNOWN_TYPES: readonly string[] = ['contact', 'document', 'equipment', 'faq', 'part', 'procedure', 'site'];
+
+/** Per-tenant validation settings, passed in as data (and recorded in the evidence and provenance). */
+export interface ValidationConfig {
+  /** allowlist for `type-known`; sorted and de-duplicated before use */
+  readonly knownTypes: readonly string[];
+}
+
+/** One rule evaluation (the `RuleResult` of the `ValidationRecorded` contract). */
+export interface RuleResultData {
+  rule: string;
+  passed: boolean;
+  /** evidence code of a failure (not a refusal code): e.g. TITLE_MISSING */
+  code?: string;
+  /** names the offending field and value */
+  message?: string;
+  /** the entity id the result is about; absent for pack-wide rules */
+  subject?: string;
+}
+
+/** The validation report: written into the pack as `evidence.json`, hashed as `evidenceDigest`. */
+export interface EvidenceReport {
+  format: 'koa-evidence/1';
+  passed: boolean;
+  config: { knownTypes: string[] };
+  rules: string[];
+  counts: { entities: number; results: number; failed: number };
+  /** entity rules for every entity (entities by id, rules in {@link RULES} order), then pack rules */
+  results: RuleResultData[];
+}
+
+interface EntityRule {
+  readonly name: string;
+  readonly scope: 'entity';
+  readonly code: string;
+  readonly description: string;
+  check(e: ResolvedEntity, c: ValidationConfig): string | undefined;
+}
+interface PackRule {
+  readonly name: string;
+  readonly scope: 'pack';
+  readonly code: string;
+  readonly description: string;
+  check(entities: readonly ResolvedEntity[], c: ValidationConfig): string | undefined;
+}
+export type Rule = EntityRule | PackRule;
+
+const show = (s: string): string => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+
+/**
+ * The rules, in evaluation order (docs/pipeline.md §4). `check` returns undefined when the rule
+ * passes, or a message naming the offending field and value.
+ */
+export const RULES: readonly Rule[] = [
+  {
+    name: 'id-format',
+    scope: 'entity',
+    code: 'ID_FORMAT_INVALID',
+    description: 'The id is 1–64 characters of [A-Za-z0-9_-] (safe as a subject token and an object name).',
+    check: (e) => (TOKEN_PATTERN.test(e.id) ? undefined : `id ${show(e.id)} must match ${TOKEN_PATTERN.source}`),
+  },
+  {
+    name: 'type-known',
+    scope: 'entity',
+    code: 'TYPE_UNKNOWN',
+    description: "The type is in the tenant's allowlist of entity types.",
+    check: (e, c) => (c.knownTypes.includes(e.type) ? undefined : `type ${show(e.type)} is not one of ${c.knownTypes.join(', ')}`),
+  },
+  {
+    name: 'title-present',
+    scope: 'entity',
+    code: 'TITLE_MISSING',
+    description: 'The title has at least one non-whitespace character.',
+    check: (e) => (e.title.trim() !== '' ? undefined : 'title is empty'),
+  },
+  {
+    name: 'text-or-attributes-present',
+    scope: 'entity',
+    code: 'CONTENT_MISSING',
+    description: 'The entity has non-blank text or at least one attribute.',
+    check: (e) => (e.text.trim() !== '' || Object.keys(e.attributes).length > 0 ? undefined : 'text is empty and there are no attributes'),
+  },
+  {
+    name: 'attributes-valid',
+    scope: 'entity',
+    code: 'ATTRIBUTES_INVALID',
+    description: 'At most 128 attributes; keys match [A-Za-z][A-Za-z0-9_.-]{0,63}; string values at most 4096 characters.',
+    check: (e) => {
+      const keys = Object.keys(e.attributes);
+      if (keys.length > 128) return `${keys.length} attributes, at most 128 allowed`;
+      const badKey = keys.find((k) => !ATTRIBUTE_KEY_PATTERN.test(k));
+      if (badKey !== undefined) return `attribute key ${show(badKey)} must match ${ATTRIBUTE_KEY_PATTERN.source}`;
+      const long = keys.find((k) => typeof e.attributes[k] === 'string' && (e.attributes[k] as string).length > 4096);
+      return long === undefined ? undefined : `attribute ${show(long)} is longer than 4096 characters`;
+    },
+  },
+  {
+    name: 'size-bounds',
+    scope: 'entity',
+    code: 'SIZE_EXCEEDED',
+    description: 'The title is at most 1024 characters and the text at most 1,048,576 characters.',
+    check: (e) =>
+      e.title.length > 1024 ? `title is ${e.title.length} characters, at most 1024` : e.text.length > 1_048_576 ? `text is ${e.text.length} characters, at most 1048576` : undefined,
+  },
+  {
+    name: 'no-empty-pack',
+    scope: 'pack',
+    code: 'PACK_EMPTY',
+    description: 'The pack has at least one entity.',
+    check: (entities) => (entities.length > 0 ? undefined : 'no entity was extracted from the inputs'),
+  },
+];
+
+/** Sorted, de-duplicated allowlist (so the evidence does not depend on the order it was given in). */
+export const normaliseConfig = (c: Partial<ValidationConfig> = {}): ValidationConfig => ({
+  knownTypes: [...new Set(c.knownTypes ?? DEFAULT_KNOWN_TYPES)].sort(),
+});
+
+/**
+ * Stage 3 — validate: evaluates EVERY rule on EVERY entity (and each pack rule once) and returns
+ * the evidence report. It never throws for a rule failure: the caller decides (the pipeline stops
+ * with VALIDATION_FAILED when `passed` is false, and compiles nothing).
+ */
+export function validateEntities(entities: readonly ResolvedEntity[], config: ValidationConfig): EvidenceReport {
+  const results: RuleResultData[] = [];
+  const record = (rule: Rule, failure: string | undefined, subject?: string): void => {
+    const r: RuleResultData = { rule: rule.name, passed: failure === undefined };
+    if (failure !== undefined) {
+      r.code = rule.code;
+      r.message = failure.slice(0, 1024);
+    }
+    if (subject !== undefined) r.subject = subject.slice(0, 256);
+    results.push(r);
+  };
+  for (const e of entities) for (const rule of RULES) if (rule.scope === 'entity') record(rule, rule.check(e, config), e.id);
+  for (const rule of RULES) if (rule.scope === 'pack') record(rule, rule.check(entities, config));
+  const failed = results.filter((r) => !r.passed).length;
+  return {
+    format: 'koa-evidence/1',
+    passed: failed === 0,
+    config: { knownTypes: [...config.knownTypes] },
+    rules: RULES.map((r) => r.name),
+    counts: { entities: entities.length, results: results.length, failed },
+    results,
+  };
+}
+
+/** `canonicalDigest` of the report: equals the digest of the pack's `evidence.json` part. */
+export const evidenceDigestOf = (report: EvidenceReport): Digest => canonicalDigest(report);
+
+/**
+ * What goes into the `ValidationRecorded` event: failures first (in report order), then passes,
+ * at most `cap` results; `truncated` counts the rest. The full report is covered by the digest.
+ */
+export function evidenceSummary(report: EvidenceReport, cap = 2000): { passed: boolean; evidenceDigest: Digest; results: RuleResultData[]; truncated: number } {
+  const ordered = [...report.results.filter((r) => !r.passed), ...report.results.filter((r) => r.passed)];
+  return { passed: report.passed, evidenceDigest: evidenceDigestOf(report), results: ordered.slice(0, cap), truncated: Math.max(0, ordered.length - cap) };
+}
