@@ -1,0 +1,100 @@
+import type { DataSource } from 'typeorm';
+import { KoaRefusal, subjectOf, type AnyKoaEvent } from '@koa/contracts';
+import { openDataSource } from '@koa/platform/persistence';
+import { createThrowAwayDatabase, type ThrowAwayDatabase } from '@koa/platform/testing';
+import { applyUpserts, caseStory, emptyRows, evolveAll, releaseStory, selectCaseRecords, selectReleaseRecords } from '@koa/ledger/domain';
+import { releaseStoryEvents } from '../../domain/src/testing';
+import { appendToLedger, LEDGER_ENTITIES, LEDGER_MIGRATIONS, loadCaseRecords, loadReleaseRecords, readHead, rebuildProjections, verifyLedger, type ReplaySource } from './index';
+
+/** Stored form of an event: the JSON the stream would hold. */
+const stored = (e: AnyKoaEvent) => JSON.parse(JSON.stringify(e));
+const bytes = (e: AnyKoaEvent) => new TextEncoder().encode(JSON.stringify(e));
+
+describe('ledger store (real Postgres)', () => {
+  let db: ThrowAwayDatabase;
+  let ds: DataSource;
+  const { events, ids } = releaseStoryEvents({ tag: 'db' });
+  const other = releaseStoryEvents({ tenant: 'globex', tag: 'db' });
+  // seq: gaps on purpose (another consumer's dead-lettered messages are not in the ledger)
+  const all = [...events, ...other.events].map((event, i) => ({ event, seq: 3 + i * 2 }));
+
+  beforeAll(async () => {
+    db = await createThrowAwayDatabase('ledger_store');
+    ds = await openDataSource({ url: db.url, schema: 'ledger', entities: LEDGER_ENTITIES, migrations: LEDGER_MIGRATIONS });
+    for (const { event, seq } of all) {
+      await ds.transaction((em) => appendToLedger(em, { seq, subject: subjectOf(event), stored: stored(event), event }));
+    }
+  });
+  afterAll(async () => {
+    await ds?.destroy();
+    await db?.drop();
+  });
+
+  it('appends every event once, in order, and the chain verifies', async () => {
+    expect(await readHead(ds)).toMatchObject({ size: all.length, lastSeq: all[all.length - 1].seq });
+    expect(await verifyLedger(ds, 7)).toMatchObject({ ok: true, size: all.length });
+  });
+
+  it('a redelivered seq is not appended twice; an older unseen seq is refused (HANDLER_REJECTED)', async () => {
+    const { event, seq } = all[4];
+    const again = await ds.transaction((em) => appendToLedger(em, { seq, subject: subjectOf(event), stored: stored(event), event }));
+    expect(again).toEqual({ appended: false, position: 4 });
+    const late = ds.transaction((em) => appendToLedger(em, { seq: 4, subject: subjectOf(event), stored: stored(event), event }));
+    await expect(late).rejects.toMatchObject({ code: 'HANDLER_REJECTED' });
+    const forged = { ...stored(event), id: 'forged' };
+    await expect(ds.transaction((em) => appendToLedger(em, { seq, subject: subjectOf(event), stored: forged, event }))).rejects.toMatchObject({ code: 'LEDGER_CHAIN_BROKEN' });
+    expect((await readHead(ds)).size).toBe(all.length);
+  });
+
+  it('the SQL projections equal the in-memory reference (same upsert semantics)', async () => {
+    const memory = all.reduce((rows, { event, seq }) => applyUpserts(rows, evolveAll(event, { seq })), emptyRows());
+    for (const [tenant, releaseId] of [[ids.tenant, ids.releaseId], ['globex', other.ids.releaseId]]) {
+      expect(releaseStory(await loadReleaseRecords(ds, tenant, releaseId))).toEqual(releaseStory(selectReleaseRecords(memory, tenant, releaseId)));
+    }
+    expect(caseStory(await loadCaseRecords(ds, ids.tenant, ids.caseId))).toEqual(caseStory(selectCaseRecords(memory, ids.tenant, ids.caseId)));
+    const story = releaseStory(await loadReleaseRecords(ds, ids.tenant, ids.releaseId));
+    expect(story.gaps).toEqual([]);
+    expect(story.consumers).toHaveLength(3);
+    await expect(loadReleaseRecords(ds, 'initech', ids.releaseId)).rejects.toMatchObject({ code: 'RELEASE_NOT_FOUND' });
+  });
+
+  it('rebuild truncates and replays through the same evolve: same story; a stream that disagrees is refused and nothing changes', async () => {
+    const before = releaseStory(await loadReleaseRecords(ds, ids.tenant, ids.releaseId));
+    const bySeq = new Map(all.map(({ event, seq }) => [seq, event]));
+    const stream = (tamperSeq?: number): ReplaySource => ({
+      async replay(untilSeq, onMessage) {
+        for (let seq = 1; seq <= untilSeq; seq++) {
+          const e = bySeq.get(seq);
+          if (!e) continue;
+          const data = seq === tamperSeq ? bytes({ ...e, time: '2031-01-01T00:00:00Z' } as AnyKoaEvent) : bytes(e);
+          await onMessage({ seq, subject: subjectOf(e), data });
+        }
+      },
+    });
+    await ds.query('DELETE FROM ledger.consumers');
+    const report = await rebuildProjections(ds, stream());
+    expect(report).toMatchObject({ untilSeq: all[all.length - 1].seq, applied: all.length, skipped: 0 });
+    expect(releaseStory(await loadReleaseRecords(ds, ids.tenant, ids.releaseId))).toEqual(before);
+
+    await ds.query('DELETE FROM ledger.consumers');
+    const refused = await rebuildProjections(ds, stream(all[3].seq)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(KoaRefusal);
+    expect((refused as KoaRefusal).code).toBe('LEDGER_CHAIN_BROKEN');
+    // rolled back: the manual delete stays (the rebuild did not commit)
+    expect(releaseStory(await loadReleaseRecords(ds, ids.tenant, ids.releaseId)).consumers).toEqual([]);
+    await rebuildProjections(ds, stream());
+    expect(releaseStory(await loadReleaseRecords(ds, ids.tenant, ids.releaseId))).toEqual(before);
+  });
+
+  it('a tampered entry row is reported at its index; a deleted tail row is caught by the head', async () => {
+    await ds.query(`UPDATE ledger.entries SET tenant = 'evil' WHERE position = 5`);
+    expect(await verifyLedger(ds, 4)).toMatchObject({ ok: false, code: 'LEDGER_CHAIN_BROKEN', index: 5, reason: 'entry-hash-mismatch' });
+    await ds.query(`UPDATE ledger.entries SET tenant = $1 WHERE position = 5`, [all[5].event.tenantid]);
+    expect(await verifyLedger(ds)).toMatchObject({ ok: true });
+    await ds.query(`DELETE FROM ledger.entries WHERE position = $1`, [all.length - 1]);
+    expect(await verifyLedger(ds)).toMatchObject({ ok: false, code: 'LEDGER_CHAIN_BROKEN', index: all.length - 1 });
+  });
+});
