@@ -118,7 +118,7 @@ export class KoaLogger {
     const absorb = (value: unknown): void => {
       if (value === undefined) return;
       if (value instanceof Error) {
-        fields['err'] = serializeError(value);
+        fields['err'] = value; // pino's err serializer: type, message, stack, code, details, cause
         const code = (value as { code?: unknown }).code;
         if (typeof code === 'string' && fields['code'] === undefined) fields['code'] = code;
         if (msg === undefined) msg = value.message;
@@ -138,17 +138,6 @@ export class KoaLogger {
     for (const p of rest) absorb(p);
     this.pino[level](fields, msg ?? '');
   }
-}
-
-function serializeError(e: Error): Record<string, unknown> {
-  const out: Record<string, unknown> = { type: e.name, message: e.message };
-  const code = (e as { code?: unknown }).code;
-  if (code !== undefined) out['code'] = code;
-  const details = (e as { details?: unknown }).details;
-  if (details !== undefined) out['details'] = details;
-  if (e.stack) out['stack'] = e.stack;
-  if (e.cause instanceof Error) out['cause'] = serializeError(e.cause);
-  return out;
 }
 
 function normalizeLevel(value: string | undefined): KoaLogLevel {

@@ -27,3 +27,4 @@ export {
   UpdateDateColumn,
   type QueryRunner,
 } from 'typeorm';
+export * from './inbox';

@@ -140,7 +140,9 @@ export async function createServiceApp<T extends BaseServiceConfig>(def: Service
     httpAdapter.disable?.('x-powered-by');
     const inbox = new PgInboxStore(app.get(DataSource), def.dbSchema);
     await inbox.ensureSchema();
-    app.connectMicroservice({ strategy: new JetStreamTransport({ messaging, serviceName: def.name, consumers: [...def.consumers], inbox }) }, { inheritAppConfig: false });
+    // inheritAppConfig: the filter above also serves event handlers, passing their errors unchanged
+    // to the transport's ack/nak/dead-letter policy (it must be registered before this call)
+    app.connectMicroservice({ strategy: new JetStreamTransport({ messaging, serviceName: def.name, consumers: [...def.consumers], inbox }) }, { inheritAppConfig: true });
   } catch (e) {
     await app?.close().catch(() => undefined);
     await messaging.close().catch(() => undefined);
@@ -154,6 +156,8 @@ export async function createServiceApp<T extends BaseServiceConfig>(def: Service
     messaging,
     logger,
     async listen() {
+      // module init hooks first, then consume events, then serve HTTP
+      await created.init();
       await created.startAllMicroservices();
       await created.listen(config.HTTP_PORT, config.HTTP_HOST);
       const url = `http://${config.HTTP_HOST === '0.0.0.0' ? '127.0.0.1' : config.HTTP_HOST}:${config.HTTP_PORT}`;

@@ -18,7 +18,7 @@ async function natsUp(messaging: Messaging): Promise<boolean> {
     const timeout = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
     });
-    return await Promise.race([messaging.ping(PROBE_TIMEOUT_MS).then((ok) => ok === true), timeout]);
+    return await Promise.race([messaging.ping(PROBE_TIMEOUT_MS).then((ok: boolean) => ok), timeout]);
   } catch {
     return false;
   } finally {

@@ -1,5 +1,6 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { trace } from '@opentelemetry/api';
+import { throwError, type Observable } from 'rxjs';
 import { REFUSALS, isKoaRefusal, type RefusalCode } from '@koa/contracts';
 
 /** Base of the `type` URI of every problem: `https://koa.dev/problems/<CODE>`. */
@@ -66,13 +67,17 @@ export function toProblem(exception: unknown, instance: string): ProblemDocument
  * - Nest `HttpException` ⇒ its status; `NOT_FOUND` for 404, `REQUEST_INVALID` for other 4xx,
  *   `INTERNAL` for 5xx.
  * - anything else ⇒ `INTERNAL` 500 with a generic detail (the error itself is logged, never sent).
+ *
+ * In the event-handler (RPC) context it passes the error through UNCHANGED, so that the JetStream
+ * transport's ack/nak/dead-letter policy sees the real `KoaRefusal` (as `KoaEventExceptionFilter`
+ * from `@koa/platform/messaging` does); `bootstrapService` registers it for both.
  */
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('ProblemDetails');
 
-  catch(exception: unknown, host: ArgumentsHost): void {
-    if (host.getType() !== 'http') throw exception;
+  catch(exception: unknown, host: ArgumentsHost): void | Observable<never> {
+    if (host.getType() !== 'http') return throwError(() => exception);
     const http = host.switchToHttp();
     const request = http.getRequest<{ originalUrl?: string; url?: string; method?: string }>();
     const response = http.getResponse<HttpResponseLike>();
