@@ -1,0 +1,61 @@
+import { filters, KoaRefusal, STREAMS } from '@koa/contracts';
+import type { Messaging } from '@koa/platform/messaging';
+import type { ReplaySource } from '@koa/ledger/data-access';
+
+/**
+ * Replays KOA_EVENTS from sequence 1 with an ordered consumer (`Messaging.watch`, deliver all),
+ * awaiting each message, until the message with seq ≥ `untilSeq` has been handled. Fails with
+ * BROKER_UNAVAILABLE if no message arrives for `idleTimeoutMs` (default 30 s) before that.
+ */
+export function jetStreamReplaySource(messaging: Messaging, o: { idleTimeoutMs?: number } = {}): ReplaySource {
+  const idleTimeoutMs = o.idleTimeoutMs ?? 30_000;
+  return {
+    async replay(untilSeq, onMessage) {
+      if (untilSeq <= 0) return;
+      await new Promise<void>((resolve, reject) => {
+        let done = false;
+        let timer: NodeJS.Timeout | undefined;
+        let stop: (() => Promise<void>) | undefined;
+        let pendingStop = false;
+        const finish = (error?: unknown) => {
+          if (done) return;
+          done = true;
+          if (timer) clearTimeout(timer);
+          const settle = () => (error === undefined ? resolve() : reject(error));
+          if (stop) void stop().finally(settle);
+          else {
+            pendingStop = true;
+            settle();
+          }
+        };
+        const arm = () => {
+          if (timer) clearTimeout(timer);
+          timer = setTimeout(
+            () => finish(new KoaRefusal('BROKER_UNAVAILABLE', `replay of ${STREAMS.events.name} stalled: no message for ${idleTimeoutMs} ms before reaching seq ${untilSeq}`, { untilSeq })),
+            idleTimeoutMs,
+          );
+        };
+        arm();
+        messaging
+          .watch({ stream: STREAMS.events.name, filterSubject: filters.allEvents, deliver: 'all' }, async (m) => {
+            if (done) return;
+            arm();
+            try {
+              await onMessage({ seq: m.seq, subject: m.subject, data: m.data });
+            } catch (e) {
+              finish(e);
+              return;
+            }
+            if (m.seq >= untilSeq) finish();
+          })
+          .then(
+            (handle) => {
+              stop = () => handle.stop();
+              if (pendingStop) void handle.stop();
+            },
+            (e: unknown) => finish(e),
+          );
+      });
+    },
+  };
+}
