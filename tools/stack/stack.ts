@@ -72,6 +72,8 @@ export interface Stack {
   readonly natsUrl: string;
   readonly databaseUrl: string;
   readonly services: Readonly<Partial<Record<ServiceName, RunningService>>>;
+  /** The running services as a list, in start order. */
+  readonly running: readonly RunningService[];
   /** Directory holding the services' log files (kept after `stop()` for inspection). */
   readonly logDir: string;
   /** The private nats-server, when the stack started one (tests may stop/restart it). */
@@ -229,7 +231,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         log(`${svc.name} ready on ${svc.url}`);
       }),
     );
-    return { natsUrl, databaseUrl, services: running, logDir, nats: owned.nats, stop };
+    return { natsUrl, databaseUrl, services: running, running: Object.values(running), logDir, nats: owned.nats, stop };
   } catch (e) {
     await stop(5_000).catch(() => undefined);
     throw e;
