@@ -7,7 +7,7 @@
  * tools/docs/docs.unit.spec.ts fails when a committed page is stale.
  */
 import { z } from 'zod';
-import { EVENT_CATALOG, REFUSALS, STREAMS, type EventDefinition, type RefusalCode } from '@koa/contracts';
+import { CONSUMER_DEFAULTS, EVENT_CATALOG, OBJECT_STORES, REFUSALS, STREAMS, type EventDefinition, type RefusalCode, type StreamSpec } from '@koa/contracts';
 
 type Schema = { [key: string]: unknown };
 
@@ -164,4 +164,44 @@ export function renderEvents(): string {
     );
   }
   return out.join('\n');
+}
+
+const duration = (ms: number): string =>
+  ms === 0 ? 'unlimited' : ms % 86_400_000 === 0 ? `${ms / 86_400_000} d` : ms % 60_000 === 0 ? `${ms / 60_000} min` : ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+const bytes = (n: number): string => (n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} B`);
+
+/** The generated tables of docs/subjects-and-streams.md: streams, object stores, consumer defaults. */
+export function renderTopologyTables(): string {
+  const out: string[] = [
+    '| stream | subjects | storage | deny delete | deny purge | duplicate window | max msgs per subject | max age | max msg size |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const s of Object.values(STREAMS) as StreamSpec[]) {
+    out.push(
+      `| \`${s.name}\` | ${s.subjects.map((x) => `\`${x}\``).join(', ')} | ${s.storage} | ${s.denyDelete ? 'yes' : 'no'} | ${s.denyPurge ? 'yes' : 'no'} | ${duration(s.duplicateWindowMs)} | ${s.maxMsgsPerSubject === 0 ? 'unlimited' : s.maxMsgsPerSubject} | ${duration(s.maxAgeMs)} | ${bytes(s.maxMsgSize)} |`,
+    );
+  }
+  out.push('', '| object store (bucket) | object name | content |', '|---|---|---|');
+  for (const o of Object.values(OBJECT_STORES)) out.push(`| \`${o.bucket}\` | \`<tenant>/<sha256 hex>\` (\`objectNameFor\`) | ${escapeCell(o.description)} |`);
+  out.push(
+    '',
+    '| consumer default | value |',
+    '|---|---|',
+    `| ack wait | ${duration(CONSUMER_DEFAULTS.ackWaitMs)} |`,
+    `| max deliveries (then dead-letter \`MAX_DELIVER_EXCEEDED\`) | ${CONSUMER_DEFAULTS.maxDeliver} |`,
+    `| nak backoff by attempt (last repeats) | ${CONSUMER_DEFAULTS.backoffMs.map(duration).join(', ')} |`,
+    `| max ack pending | ${CONSUMER_DEFAULTS.maxAckPending} |`,
+  );
+  return out.join('\n');
+}
+
+export const TOPOLOGY_BEGIN = '<!-- generated:topology:begin (npm run docs) -->';
+export const TOPOLOGY_END = '<!-- generated:topology:end -->';
+
+/** Replaces the generated section of a hand-written page; throws if the markers are missing. */
+export function withGeneratedSection(page: string, begin: string, end: string, body: string): string {
+  const i = page.indexOf(begin);
+  const j = page.indexOf(end);
+  if (i < 0 || j < i) throw new Error(`markers ${begin} ... ${end} not found`);
+  return `${page.slice(0, i + begin.length)}\n${body}\n${page.slice(j)}`;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { relative, join } from 'node:path';
-import { EVENT_CATALOG, REFUSALS } from '@koa/contracts';
+import { EVENT_CATALOG, parseEvent, REFUSALS, STREAMS } from '@koa/contracts';
 import { fieldRows, refusalGroups, renderEvents, renderRefusalCodes } from './build';
 import { generatedDocs, REFUSALS_SOURCE_PATH } from './generate';
 
@@ -53,5 +53,22 @@ describe('generated docs', () => {
     expect(rows.map((r) => r.field)).toEqual(['a', 'a.b', 'list', 'list[].x', 'u', 'u(kind=k1).kind', 'u(kind=k1).y']);
     expect(rows[1]).toEqual({ field: 'a.b', type: 'string', required: true, constraints: 'token `[A-Za-z0-9_-]{1,64}`' });
     expect(rows[3].constraints).toBe('≥ 0');
+  });
+
+  it('every json example in docs/envelope.md is a valid event', () => {
+    const page = readFileSync(join(ROOT, 'docs', 'envelope.md'), 'utf8');
+    const blocks = [...page.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]);
+    expect(blocks.length).toBeGreaterThanOrEqual(2);
+    for (const block of blocks) expect(() => parseEvent(block)).not.toThrow();
+  });
+
+  it('the prose of docs/subjects-and-streams.md agrees with STREAMS', () => {
+    const page = readFileSync(join(ROOT, 'docs', 'subjects-and-streams.md'), 'utf8');
+    expect(page).toContain(`keeps the last ${STREAMS.releases.maxMsgsPerSubject} notices per channel`);
+    expect(page).toContain(`kept ${STREAMS.ingest.maxAgeMs / 86_400_000} days`);
+    expect(page).toContain(`Duplicate window (${STREAMS.events.duplicateWindowMs / 60_000} minutes on every stream)`);
+    for (const s of Object.values(STREAMS)) expect(s.duplicateWindowMs).toBe(STREAMS.events.duplicateWindowMs);
+    expect(page).toContain(`(${STREAMS.releases.maxMsgSize / 1024} KiB max)`);
+    expect(page).toContain(`(${STREAMS.deadLetters.maxMsgSize / (1024 * 1024)} MiB max)`);
   });
 });
