@@ -1,23 +1,35 @@
 import { Module } from '@nestjs/common';
-import type { ConsumerSpec } from '@koa/platform/messaging';
+import { filters } from '@koa/contracts';
+import { MESSAGING, type ConsumerSpec, type Messaging } from '@koa/platform/messaging';
 import type { EntityList, Migration } from '@koa/platform/persistence';
-import { baseConfigSchema } from '@koa/platform/service';
+import { CLOCK, SERVICE_CONFIG, type Clock } from '@koa/platform/service';
+import { BuildTaskController } from './build-task.controller';
+import { PIPELINE_CONFIG_SCHEMA, settingsFromConfig, type PipelineConfig } from './config';
+import { PipelineWorker } from './pipeline-worker';
 
 /**
- * Placeholder wiring for the pipeline-worker service (filled in by the pipeline domain engineer): the Nest
- * feature module its app boots, the durable consumers its handlers serve, and its Postgres schema,
- * entities, migrations and configuration.
+ * The pipeline-worker service: one durable consumer on Case events, running builds for build
+ * tasks (see {@link PipelineWorker}). It keeps no read model of its own: the build aggregate in
+ * the event log is its state; Postgres holds only the transport's inbox.
  */
-@Module({})
+@Module({
+  controllers: [BuildTaskController],
+  providers: [
+    {
+      provide: PipelineWorker,
+      inject: [MESSAGING, CLOCK, SERVICE_CONFIG],
+      useFactory: (messaging: Messaging, clock: Clock, config: PipelineConfig) => new PipelineWorker(messaging, clock, settingsFromConfig(config)),
+    },
+  ],
+})
 export class PipelineFeatureModule {}
 
-/** Durable JetStream consumers served by this service's `@EventPattern` handlers. */
-export const PIPELINE_CONSUMERS: ConsumerSpec[] = [];
-/** The service's own Postgres schema. */
+/** The durable consumer served by {@link BuildTaskController}: every Case event, all tenants. */
+export const PIPELINE_CONSUMERS: ConsumerSpec[] = [{ durable: 'pipeline-worker', filterSubject: filters.aggregate('case') }];
+/** The service's own Postgres schema (the transport's inbox lives there). */
 export const PIPELINE_DB_SCHEMA = 'pipeline';
-/** TypeORM entities of the service (from its data-access lib). */
+/** pipeline-worker has no read-model entities. */
 export const PIPELINE_ENTITIES: EntityList = [];
-/** Plain-SQL migrations of the service schema, applied in order at boot. */
+/** ...and no migrations of its own (the inbox table is ensured by the transport's store). */
 export const PIPELINE_MIGRATIONS: Migration[] = [];
-/** The service's configuration: the base variables (add service variables with `.extend({...})`). */
-export const PIPELINE_CONFIG_SCHEMA = baseConfigSchema.extend({});
+export { PIPELINE_CONFIG_SCHEMA };

@@ -1,0 +1,232 @@
+import { Logger } from '@nestjs/common';
+import {
+  BuildFailed,
+  BuildStarted,
+  KoaRefusal,
+  OBJECT_STORES,
+  PackCompiled,
+  SnapshotCaptured,
+  StageCompleted,
+  StageFailed,
+  TaskRequested,
+  ValidationRecorded,
+  createEvent,
+  digestHex,
+  isKoaRefusal,
+  objectNameFor,
+  sha256Digest,
+  type AnyKoaEvent,
+  type EventOf,
+  type KoaEvent,
+} from '@koa/contracts';
+import { PACK_MEDIA_TYPE } from '@koa/pack-format';
+import { PIPELINE_VERSION, evidenceSummary, runPipeline, type PipelineInput, type PipelineRun, type StageName } from '@koa/pipeline/domain';
+import type { Messaging } from '@koa/platform/messaging';
+import type { Clock } from '@koa/platform/service';
+import { PIPELINE_WORKER_VERSION, type PipelineWorkerSettings } from './config';
+import { buildEventId, buildIdFor } from './ids';
+
+export const PIPELINE_SOURCE = 'pipeline-worker';
+export const PIPELINE_ACTOR = 'service:pipeline-worker';
+/** `ValidationRecorded.results` cap (the contract allows 2000; the full report is in the digest). */
+export const EVIDENCE_RESULTS_CAP = 2000;
+
+/** What happened to one build task. */
+export type BuildTaskOutcome =
+  | { readonly status: 'ignored'; readonly reason: string }
+  | { readonly status: 'already-finished'; readonly buildId: string; readonly outcome: 'compiled' | 'failed' }
+  | { readonly status: 'compiled'; readonly buildId: string; readonly packDigest: string }
+  | { readonly status: 'failed'; readonly buildId: string; readonly stage: StageName; readonly code: string };
+
+type TaskEvent = EventOf<typeof TaskRequested>;
+
+/**
+ * The pipeline-worker's build process for one `TaskRequested` (kind `build`) event:
+ *
+ * 1. `buildId = buildIdFor(taskId)`; read the build aggregate; if it already ended
+ *    (`PackCompiled` / `BuildFailed`) there is nothing to do (idempotent redelivery).
+ * 2. `BuildStarted` (expected last subject sequence 0 for a new build).
+ * 3. Load every snapshot of the pinned set: media type from its `SnapshotCaptured` event, bytes from
+ *    `koa-snapshots` at `objectNameFor(tenant, digest)`, sha256 checked ⇒ otherwise the build fails
+ *    at `extract` with BUILD_INPUT_MISSING.
+ * 4. `runPipeline` (pure); one `StageCompleted` / `StageFailed` per stage that ran, and
+ *    `ValidationRecorded` (results capped, failures first; the full report hashed) before the
+ *    validate stage outcome.
+ * 5. Success: the pack is put into `koa-packs` at `objectNameFor(tenant, packDigest)` BEFORE
+ *    `PackCompiled` (with provenance) is appended; failure: `BuildFailed`, nothing stored.
+ *
+ * Every event of a build has a deterministic id ({@link buildEventId}) and is appended with the
+ * expected last subject sequence, skipping events already on the subject: a redelivery after a
+ * crash continues where the previous attempt stopped, and two replicas racing on one build cannot
+ * both write (the loser gets CONCURRENCY_CONFLICT, is redelivered, and finds the work done).
+ *
+ * Build failures are outcomes (events), not errors. Broker trouble and conflicts are thrown
+ * (retryable ⇒ nak and redelivery).
+ */
+export class PipelineWorker {
+  private readonly log = new Logger('PipelineWorker');
+
+  constructor(
+    private readonly messaging: Messaging,
+    private readonly clock: Clock,
+    private readonly settings: PipelineWorkerSettings,
+  ) {}
+
+  async handleTask(task: TaskEvent, working: () => void = () => undefined): Promise<BuildTaskOutcome> {
+    const params = task.data.params;
+    if (params.kind !== 'build') return { status: 'ignored', reason: `task kind ${params.kind}` };
+    const tenant = task.tenantid;
+    const { caseId, taskId } = task.data;
+    const buildId = buildIdFor(taskId);
+    const log = { tenant, caseId, taskId, buildId };
+
+    const current = await this.messaging.readAggregate(tenant, 'build', buildId);
+    const ended = current.events.find((e) => e.type === PackCompiled.type || e.type === BuildFailed.type);
+    if (ended) {
+      this.log.log({ msg: 'build already finished; redelivery ignored', ...log, outcome: ended.type });
+      return { status: 'already-finished', buildId, outcome: ended.type === PackCompiled.type ? 'compiled' : 'failed' };
+    }
+    const writer = new BuildWriter(this.messaging, current.events, current.lastSequence);
+    const meta = (step: string) => ({
+      id: buildEventId(tenant, buildId, step),
+      time: this.clock.now().toISOString(),
+      source: PIPELINE_SOURCE,
+      tenant,
+      aggregateId: buildId,
+      actor: PIPELINE_ACTOR,
+      correlationId: caseId,
+      causationId: task.id,
+      ...(task.traceparent !== undefined && { traceparent: task.traceparent }),
+    });
+
+    // a previous attempt recorded a failed stage but stopped before BuildFailed: finish that outcome
+    const stageFailed = current.events.find((e): e is EventOf<typeof StageFailed> => e.type === StageFailed.type);
+    if (stageFailed) {
+      const { stage, code, message } = stageFailed.data;
+      await writer.append(createEvent(BuildFailed, { ...meta('failed'), data: { buildId, caseId, taskId, stage, code, message } }));
+      return { status: 'failed', buildId, stage, code };
+    }
+
+    await writer.append(
+      createEvent(BuildStarted, {
+        ...meta('started'),
+        data: { buildId, caseId, taskId, snapshotSetRoot: params.snapshotSetRoot, inputs: [...params.digests], pipelineVersion: PIPELINE_VERSION },
+      }),
+    );
+    this.log.log({ msg: 'build started', ...log, inputs: params.digests.length });
+    working();
+
+    const fail = async (stage: StageName, code: string, message: string): Promise<BuildTaskOutcome> => {
+      await writer.append(createEvent(BuildFailed, { ...meta('failed'), data: { buildId, caseId, taskId, stage, code, message: message.slice(0, 1024) } }));
+      this.log.warn({ msg: 'build failed', ...log, stage, code, reason: message });
+      return { status: 'failed', buildId, stage, code };
+    };
+
+    let inputs: PipelineInput[];
+    try {
+      inputs = await this.loadInputs(tenant, params.digests, working);
+    } catch (e) {
+      if (!(isKoaRefusal(e) && e.code === 'BUILD_INPUT_MISSING')) throw e;
+      await writer.append(createEvent(StageFailed, { ...meta('stage-extract'), data: { buildId, caseId, stage: 'extract', code: e.code, message: e.message.slice(0, 1024) } }));
+      return fail('extract', e.code, e.message);
+    }
+    working();
+
+    const run: PipelineRun = runPipeline(inputs, {
+      tenant,
+      snapshotSetRoot: params.snapshotSetRoot,
+      pipelineVersion: PIPELINE_VERSION,
+      builder: { id: this.settings.builderId, version: PIPELINE_WORKER_VERSION },
+      validation: this.settings.knownTypes ? { knownTypes: this.settings.knownTypes } : undefined,
+    });
+
+    for (const stage of run.stages) {
+      if (stage.stage === 'validate' && run.evidence) {
+        const s = evidenceSummary(run.evidence, EVIDENCE_RESULTS_CAP);
+        await writer.append(createEvent(ValidationRecorded, { ...meta('validation'), data: { buildId, caseId, passed: s.passed, evidenceDigest: s.evidenceDigest, results: s.results, truncated: s.truncated } }));
+      }
+      if (stage.stage === 'compile' && stage.ok && run.result.ok) {
+        // the pack is stored before anything says it exists
+        await this.storePack(tenant, run.result.pack.digest, run.result.pack.bytes);
+      }
+      await writer.append(
+        stage.ok
+          ? createEvent(StageCompleted, { ...meta(`stage-${stage.stage}`), data: { buildId, caseId, stage: stage.stage, stats: { ...stage.stats } } })
+          : createEvent(StageFailed, { ...meta(`stage-${stage.stage}`), data: { buildId, caseId, stage: stage.stage, code: stage.code, message: stage.message.slice(0, 1024) } }),
+      );
+      working();
+    }
+
+    if (!run.result.ok) return fail(run.result.stage, run.result.code, run.result.message);
+    const r = run.result;
+    await writer.append(
+      createEvent(PackCompiled, {
+        ...meta('compiled'),
+        data: {
+          buildId,
+          caseId,
+          taskId,
+          pack: { digest: r.pack.digest, size: r.pack.size, mediaType: PACK_MEDIA_TYPE },
+          manifestDigest: r.pack.manifestDigest,
+          evidenceDigest: r.evidenceDigest,
+          provenance: r.provenance,
+          provenanceDigest: r.provenanceDigest,
+        },
+      }),
+    );
+    this.log.log({ msg: 'pack compiled', ...log, packDigest: r.pack.digest, size: r.pack.size, entities: r.pack.manifest.counts.entities });
+    return { status: 'compiled', buildId, packDigest: r.pack.digest };
+  }
+
+  /** Snapshot bytes and media types of the pinned set; BUILD_INPUT_MISSING names the first gap. */
+  private async loadInputs(tenant: string, digests: readonly string[], working: () => void): Promise<PipelineInput[]> {
+    const store = await this.messaging.blobs(OBJECT_STORES.snapshots.bucket);
+    const out: PipelineInput[] = [];
+    let total = 0;
+    for (const digest of [...new Set(digests)].sort()) {
+      const missing = (why: string): KoaRefusal => new KoaRefusal('BUILD_INPUT_MISSING', `snapshot ${digest}: ${why}`, { digest });
+      const { events } = await this.messaging.readAggregate(tenant, 'snapshot', digestHex(digest));
+      const captured = events.find((e): e is EventOf<typeof SnapshotCaptured> => e.type === SnapshotCaptured.type);
+      if (!captured) throw missing(`no ${SnapshotCaptured.type} event for tenant ${tenant}`);
+      total += captured.data.size;
+      if (total > this.settings.maxInputBytes) throw missing(`the snapshots of this build exceed PIPELINE_MAX_INPUT_BYTES (${this.settings.maxInputBytes})`);
+      const bytes = await store.get(objectNameFor(tenant, digest));
+      if (!bytes) throw missing(`not in object store ${OBJECT_STORES.snapshots.bucket} at ${objectNameFor(tenant, digest)}`);
+      if (sha256Digest(bytes) !== digest) throw missing(`stored bytes hash to ${sha256Digest(bytes)}`);
+      out.push({ digest, mediaType: captured.data.mediaType, bytes });
+      working();
+    }
+    return out;
+  }
+
+  private async storePack(tenant: string, digest: string, bytes: Uint8Array): Promise<void> {
+    const store = await this.messaging.blobs(OBJECT_STORES.packs.bucket);
+    const name = objectNameFor(tenant, digest);
+    const existing = await store.info(name);
+    if (existing && existing.size === bytes.length) return; // content-addressed: same name, same bytes
+    await store.put(name, bytes, { description: `koa-pack/1 ${digest}` });
+  }
+}
+
+/**
+ * Appends the events of one build in order, each guarded by the expected last subject sequence,
+ * skipping events whose id is already on the subject (a previous attempt wrote them).
+ */
+class BuildWriter {
+  private readonly written: Set<string>;
+
+  constructor(
+    private readonly messaging: Messaging,
+    existing: readonly AnyKoaEvent[],
+    private lastSequence: number,
+  ) {
+    this.written = new Set(existing.map((e) => e.id));
+  }
+
+  async append(event: KoaEvent): Promise<void> {
+    if (this.written.has(event.id)) return;
+    const [ack] = await this.messaging.append([event], { expectedLastSubjectSequence: this.lastSequence });
+    this.lastSequence = ack.seq;
+    this.written.add(event.id);
+  }
+}
