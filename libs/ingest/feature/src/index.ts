@@ -1,1 +1,6 @@
-export * from './ingest-feature.module';
+export { INGEST_CONFIG_SCHEMA, type IngestConfig } from './config';
+export { IngestFeatureModule, INGEST_CONSUMERS, INGEST_DB_SCHEMA, INGEST_ENTITIES, INGEST_MIGRATIONS } from './ingest-feature.module';
+export { IngestController, MAX_JSON_BODY_BYTES } from './ingest.controller';
+export { IngestEventsController, INGEST_INBOUND_DURABLE, INGEST_PROJECTION_DURABLE } from './inbound.consumer';
+export { SnapshotService, type CaptureRequest, type CaptureResult, type SealResult } from './snapshot.service';
+export { IngestBodyOwnership } from './body-ownership';

@@ -1,23 +1,38 @@
 import { Module } from '@nestjs/common';
+import { STREAMS, filters } from '@koa/contracts';
+import { INGEST_MIGRATIONS as MIGRATIONS, INGEST_SCHEMA, SnapshotReadModel } from '@koa/ingest/data-access';
 import type { ConsumerSpec } from '@koa/platform/messaging';
-import type { EntityList, Migration } from '@koa/platform/persistence';
-import { baseConfigSchema } from '@koa/platform/service';
+import { DataSource, type EntityList, type Migration } from '@koa/platform/persistence';
+import { IngestBodyOwnership } from './body-ownership';
+import { IngestController } from './ingest.controller';
+import { INGEST_INBOUND_DURABLE, INGEST_PROJECTION_DURABLE, IngestEventsController } from './inbound.consumer';
+import { SnapshotService } from './snapshot.service';
 
 /**
- * Placeholder wiring for the ingest-gateway service (filled in by the ingest domain engineer): the Nest
- * feature module its app boots, the durable consumers its handlers serve, and its Postgres schema,
- * entities, migrations and configuration.
+ * The ingest-gateway feature: HTTP uploads and snapshot sets (`IngestController`), the inbound NATS
+ * consumer and the snapshot read-model projection (`IngestEventsController`), and the capture
+ * service. Booted by `apps/ingest-gateway` through `bootstrapService` (which provides MESSAGING,
+ * CLOCK, ID_FACTORY, SERVICE_CONFIG and the DataSource of the `ingest` schema).
  */
-@Module({})
+@Module({
+  controllers: [IngestController, IngestEventsController],
+  providers: [
+    IngestBodyOwnership,
+    SnapshotService,
+    { provide: SnapshotReadModel, useFactory: (ds: DataSource) => new SnapshotReadModel(ds), inject: [DataSource] },
+  ],
+  exports: [SnapshotService],
+})
 export class IngestFeatureModule {}
 
-/** Durable JetStream consumers served by this service's `@EventPattern` handlers. */
-export const INGEST_CONSUMERS: ConsumerSpec[] = [];
+/** Durable JetStream consumers served by ingest-gateway's handlers. */
+export const INGEST_CONSUMERS: ConsumerSpec[] = [
+  { durable: INGEST_INBOUND_DURABLE, stream: STREAMS.ingest.name, filterSubject: filters.allIngest, kind: 'raw' },
+  { durable: INGEST_PROJECTION_DURABLE, filterSubject: filters.aggregate('snapshot'), kind: 'event' },
+];
 /** The service's own Postgres schema. */
-export const INGEST_DB_SCHEMA = 'ingest';
-/** TypeORM entities of the service (from its data-access lib). */
+export const INGEST_DB_SCHEMA = INGEST_SCHEMA;
+/** TypeORM entities of the service (none: the read model uses plain SQL through the DataSource). */
 export const INGEST_ENTITIES: EntityList = [];
-/** Plain-SQL migrations of the service schema, applied in order at boot. */
-export const INGEST_MIGRATIONS: Migration[] = [];
-/** The service's configuration: the base variables (add service variables with `.extend({...})`). */
-export const INGEST_CONFIG_SCHEMA = baseConfigSchema.extend({});
+/** Plain-SQL migrations of the `ingest` schema. */
+export const INGEST_MIGRATIONS: Migration[] = [...MIGRATIONS];

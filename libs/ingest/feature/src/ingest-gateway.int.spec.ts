@@ -1,0 +1,265 @@
+import 'reflect-metadata';
+import { OBJECT_STORES, STREAMS, digestHex, objectNameFor, sha256Digest, subjects, type AnyKoaEvent } from '@koa/contracts';
+import { inboundAttemptId } from '@koa/ingest/domain';
+import { Messaging } from '@koa/platform/messaging';
+import { createServiceApp, type ServiceApp } from '@koa/platform/service';
+import { PrivateNatsServer, createThrowAwayDatabase, eventually, freePort, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
+import {
+  INGEST_CONFIG_SCHEMA,
+  INGEST_CONSUMERS,
+  INGEST_DB_SCHEMA,
+  INGEST_ENTITIES,
+  INGEST_MIGRATIONS,
+  IngestFeatureModule,
+  type IngestConfig,
+} from '@koa/ingest/feature';
+
+const MAX = 64 * 1024;
+const NOW = '2026-03-01T10:00:00.000Z';
+
+describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
+  let nats: PrivateNatsServer;
+  let db: ThrowAwayDatabase;
+  let service: ServiceApp<IngestConfig>;
+  let client: Messaging;
+  let base: string;
+  const tenant = uniqueName('acme');
+
+  beforeAll(async () => {
+    nats = await PrivateNatsServer.start();
+    db = await createThrowAwayDatabase('koa_ingest_feat');
+    service = await createServiceApp(
+      { name: 'ingest-gateway', schema: INGEST_CONFIG_SCHEMA, module: IngestFeatureModule, consumers: INGEST_CONSUMERS, dbSchema: INGEST_DB_SCHEMA, entities: INGEST_ENTITIES, migrations: INGEST_MIGRATIONS, defaultHttpPort: 8081 },
+      {
+        env: { NATS_URL: nats.url, DATABASE_URL: db.url, HTTP_PORT: String(await freePort()), HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'silent', MAX_INGEST_BYTES: String(MAX) },
+        clock: { now: () => new Date(NOW) },
+      },
+    );
+    base = await service.listen();
+    client = await Messaging.connect({ url: nats.url, name: 'ingest-test' });
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await service?.close();
+    await nats?.dispose();
+    await db?.drop();
+  });
+
+  const upload = (body: BodyInit, headers: Record<string, string>, source = 'docs', init: RequestInit = {}) =>
+    fetch(`${base}/v1/tenants/${tenant}/sources/${source}/snapshots`, { method: 'POST', body, headers: { 'x-koa-actor': 'user:alice', ...headers }, ...init });
+  const events = async (aggregate: 'snapshot' | 'snapshotset' | 'ingest', id: string): Promise<AnyKoaEvent[]> => (await client.readAggregate(tenant, aggregate, id)).events;
+  const object = async (digest: string) => (await client.blobs(OBJECT_STORES.snapshots.bucket)).info(objectNameFor(tenant, digest));
+  const expectNothingStored = async (digest: string) => {
+    expect(await object(digest)).toBeUndefined();
+    expect(await events('snapshot', digestHex(digest))).toEqual([]);
+  };
+
+  it('upload ⇒ 201, the object stored once under <tenant>/<hex>, one SnapshotCaptured with provenance', async () => {
+    const text = 'hello kOA\n';
+    const res = await upload(text, { 'content-type': 'text/plain; charset=utf-8', 'x-koa-reason': 'seed corpus', 'x-koa-source-ref': 'hello.txt', etag: '"v1"' });
+    expect(res.status).toBe(201);
+    const digest = sha256Digest(text);
+    expect(await res.json()).toEqual({ digest, size: 10, mediaType: 'text/plain', duplicate: false });
+    const blob = await (await client.blobs(OBJECT_STORES.snapshots.bucket)).get(objectNameFor(tenant, digest));
+    expect(Buffer.from(blob!).toString()).toBe(text);
+    const [captured, ...more] = await events('snapshot', digestHex(digest));
+    expect(more).toEqual([]);
+    expect(captured).toMatchObject({
+      type: 'io.koa.ingest.snapshot.captured.v1',
+      actor: 'user:alice',
+      reason: 'seed corpus',
+      time: NOW,
+      data: {
+        digest,
+        size: 10,
+        mediaType: 'text/plain',
+        source: 'docs',
+        objectName: objectNameFor(tenant, digest),
+        provenance: { adapter: { name: 'http-upload', version: '1.0.0' }, sourceRef: 'hello.txt', capturedAt: NOW, validators: { etag: '"v1"' } },
+      },
+    });
+  });
+
+  it('the same bytes again ⇒ 200 duplicate: true, still one event (de-duplication has no window)', async () => {
+    const res = await upload('hello kOA\n', { 'content-type': 'text/markdown', 'x-koa-actor': 'user:bob' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ digest: sha256Digest('hello kOA\n'), size: 10, mediaType: 'text/plain', duplicate: true });
+    expect(await events('snapshot', digestHex(sha256Digest('hello kOA\n')))).toHaveLength(1);
+  });
+
+  it('concurrent uploads of the same new bytes ⇒ exactly one 201, the others 200 duplicate, one event', async () => {
+    const text = `race ${Date.now()}`;
+    const results = await Promise.all(Array.from({ length: 5 }, () => upload(text, { 'content-type': 'text/plain' })));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 201]);
+    expect(await events('snapshot', digestHex(sha256Digest(text)))).toHaveLength(1);
+  });
+
+  it('hashes JSON uploads byte for byte (no body parser in between), beyond body-parser limits', async () => {
+    const json = `{ "items" :\n [${Array.from({ length: 3000 }, (_, i) => `{"n": ${i}}`).join(',\n')}] }`;
+    expect(json.length).toBeGreaterThan(30_000);
+    const res = await upload(json, { 'content-type': 'application/json' });
+    expect(res.status).toBe(201);
+    expect((await res.json()).digest).toBe(sha256Digest(json));
+  });
+
+  it('oversize (declared) ⇒ 413 INGEST_TOO_LARGE and nothing stored', async () => {
+    const big = Buffer.alloc(MAX + 1, 7);
+    const res = await upload(big, { 'content-type': 'application/octet-stream' });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(await res.json()).toMatchObject({ code: 'INGEST_TOO_LARGE' });
+    await expectNothingStored(sha256Digest(big));
+  });
+
+  it('oversize while streaming (no Content-Length) ⇒ 413 INGEST_TOO_LARGE and nothing stored', async () => {
+    const chunk = Buffer.alloc(16 * 1024, 9);
+    const count = MAX / chunk.length + 2;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < count; i++) controller.enqueue(new Uint8Array(chunk));
+        controller.close();
+      },
+    });
+    const res = await upload(body as unknown as BodyInit, { 'content-type': 'application/octet-stream' }, 'docs', { duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: 'INGEST_TOO_LARGE' });
+    await expectNothingStored(sha256Digest(Buffer.concat(Array.from({ length: count }, () => chunk))));
+  });
+
+  it('empty ⇒ 400 INGEST_EMPTY and nothing stored', async () => {
+    const res = await upload('', { 'content-type': 'text/plain' });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: 'INGEST_EMPTY' });
+    await expectNothingStored(sha256Digest(''));
+  });
+
+  it.each([
+    ['an unknown media type', { 'content-type': 'image/png' }, 'INGEST_MALFORMED', 'Content-Type'],
+    ['no actor', { 'content-type': 'text/plain', 'x-koa-actor': '' }, 'INGEST_MALFORMED', 'X-Koa-Actor'],
+    ['a malformed actor', { 'content-type': 'text/plain', 'x-koa-actor': 'alice' }, 'INGEST_MALFORMED', 'X-Koa-Actor'],
+  ])('malformed (%s) ⇒ 400 with a code naming the field, nothing stored', async (_name, headers, code, field) => {
+    const bytes = `malformed ${field} ${headers['content-type']}`;
+    const res = await upload(bytes, headers);
+    expect(res.status).toBe(400);
+    const problem = await res.json();
+    expect(problem).toMatchObject({ code });
+    expect(problem.detail).toContain(field);
+    await expectNothingStored(sha256Digest(bytes));
+  });
+
+  it('an invalid source token ⇒ 400 SUBJECT_TOKEN_INVALID', async () => {
+    const res = await upload('x', { 'content-type': 'text/plain' }, 'bad.source');
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: 'SUBJECT_TOKEN_INVALID' });
+  });
+
+  it('GET a snapshot: metadata and provenance (404 SNAPSHOT_NOT_FOUND otherwise); listed once projected', async () => {
+    const digest = sha256Digest('hello kOA\n');
+    const res = await fetch(`${base}/v1/tenants/${tenant}/snapshots/${digestHex(digest)}`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ tenant, digest, size: 10, mediaType: 'text/plain', source: 'docs', actor: 'user:alice', provenance: { sourceRef: 'hello.txt' }, capturedAt: NOW });
+    const missing = await fetch(`${base}/v1/tenants/${tenant}/snapshots/${digestHex(sha256Digest('never'))}`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+    await eventually(async () => {
+      const list = await (await fetch(`${base}/v1/tenants/${tenant}/snapshots?source=docs`)).json();
+      expect(list.items.map((i: { digest: string }) => i.digest)).toContain(digest);
+    }, { what: 'snapshot projected into ingest.snapshots' });
+  });
+
+  describe('snapshot sets', () => {
+    const seal = (body: unknown) =>
+      fetch(`${base}/v1/tenants/${tenant}/snapshot-sets`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', 'x-koa-actor': 'user:alice' } });
+
+    it('seals sorted unique digests under snapshotset/<root hex>, idempotently', async () => {
+      await upload('second doc', { 'content-type': 'text/plain' });
+      const a = sha256Digest('hello kOA\n');
+      const b = sha256Digest('second doc');
+      const first = await seal({ digests: [b, a, b], label: 'weekly' });
+      expect(first.status).toBe(201);
+      const sealed = await first.json();
+      expect(sealed).toMatchObject({ digests: [a, b].sort(), label: 'weekly', duplicate: false });
+      const again = await seal({ digests: [a, b] });
+      expect(again.status).toBe(201);
+      expect(await again.json()).toMatchObject({ root: sealed.root, duplicate: true });
+      const recorded = await events('snapshotset', digestHex(sealed.root));
+      expect(recorded).toHaveLength(1);
+      expect(recorded[0]).toMatchObject({ type: 'io.koa.ingest.snapshotset.sealed.v1', data: { root: sealed.root, digests: [a, b].sort() } });
+      const got = await fetch(`${base}/v1/tenants/${tenant}/snapshot-sets/${digestHex(sealed.root)}`);
+      expect(await got.json()).toEqual({ root: sealed.root, digests: [a, b].sort(), label: 'weekly' });
+    });
+
+    it('refuses an empty set SNAPSHOT_SET_EMPTY and an uncaptured digest SNAPSHOT_NOT_FOUND naming it', async () => {
+      const empty = await seal({ digests: [] });
+      expect(empty.status).toBe(400);
+      expect(await empty.json()).toMatchObject({ code: 'SNAPSHOT_SET_EMPTY' });
+      const unknown = sha256Digest('not captured');
+      const missing = await seal({ digests: [sha256Digest('hello kOA\n'), unknown] });
+      expect(missing.status).toBe(404);
+      const problem = await missing.json();
+      expect(problem).toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+      expect(problem.detail).toContain(unknown);
+    });
+
+    it("refuses another tenant's snapshot SNAPSHOT_NOT_FOUND", async () => {
+      const other = uniqueName('other');
+      const res = await fetch(`${base}/v1/tenants/${other}/snapshot-sets`, { method: 'POST', body: JSON.stringify({ digests: [sha256Digest('hello kOA\n')] }), headers: { 'content-type': 'application/json', 'x-koa-actor': 'user:eve' } });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+    });
+  });
+
+  describe('NATS inbound (koa.ingest.<tenant>.<source>)', () => {
+    const publish = async (data: unknown, msgId: string, over: Record<string, unknown> = {}) => {
+      const body = typeof data === 'string' ? data : JSON.stringify({ specversion: '1.0', id: msgId, source: 'feed-bot', type: 'io.koa.ingest.content.v1', data, ...over });
+      return client.publish(subjects.ingest(tenant, 'feed'), new Uint8Array(Buffer.from(body)), { msgId });
+    };
+    const capturedBy = async (content: string) => {
+      const [e] = await events('snapshot', digestHex(sha256Digest(content)));
+      expect(e).toBeDefined();
+      return e;
+    };
+
+    it('an inline message is captured with nats-publish provenance', async () => {
+      await publish({ encoding: 'utf8', content: 'from the feed', mediaType: 'text/plain', sourceRef: 'feed/item/1' }, 'm-inline', { actor: 'service:feeder', reason: 'nightly' });
+      const e = await eventually(() => capturedBy('from the feed'), { what: 'inline message captured' });
+      expect(e).toMatchObject({ actor: 'service:feeder', reason: 'nightly', data: { source: 'feed', provenance: { adapter: { name: 'nats-publish' }, sourceRef: 'feed/item/1' } } });
+      expect(await object(sha256Digest('from the feed'))).toMatchObject({ size: 13 });
+    });
+
+    it('an objectRef message is read, hashed and re-stored under the canonical name', async () => {
+      const blobs = await client.blobs(OBJECT_STORES.snapshots.bucket);
+      const bytes = Buffer.alloc(40_000, 3);
+      await blobs.put(`${tenant}/incoming/upload-1`, new Uint8Array(bytes));
+      await publish({ objectRef: `${tenant}/incoming/upload-1`, mediaType: 'application/octet-stream', sourceRef: 'sftp://drop/upload-1' }, 'm-ref');
+      const digest = sha256Digest(bytes);
+      await eventually(async () => expect(await events('snapshot', digestHex(digest))).toHaveLength(1), { what: 'object captured' });
+      expect(Buffer.from((await blobs.get(objectNameFor(tenant, digest)))!).equals(bytes)).toBe(true);
+    });
+
+    it('malformed messages ⇒ SnapshotRejected with their code, nothing stored, and the consumer goes on', async () => {
+      const tooBig = 'x'.repeat(MAX + 1);
+      const cases = [
+        { id: 'm-bad-json', body: '{ not json', code: 'INGEST_MALFORMED' },
+        { id: 'm-bad-media', body: { encoding: 'utf8', content: 'pic', mediaType: 'image/png', sourceRef: 'p' }, code: 'INGEST_MALFORMED' },
+        { id: 'm-empty', body: { encoding: 'utf8', content: '', mediaType: 'text/plain', sourceRef: 'e' }, code: 'INGEST_EMPTY' },
+        { id: 'm-too-big', body: { encoding: 'utf8', content: tooBig, mediaType: 'text/plain', sourceRef: 'big' }, code: 'INGEST_TOO_LARGE' },
+        { id: 'm-no-object', body: { objectRef: `${tenant}/incoming/nope`, mediaType: 'text/plain', sourceRef: 'n' }, code: 'INGEST_OBJECT_NOT_FOUND' },
+      ];
+      const seqs: number[] = [];
+      for (const c of cases) seqs.push((await publish(c.body, c.id)).seq);
+      await publish({ encoding: 'utf8', content: 'after the bad ones', mediaType: 'text/plain', sourceRef: 'ok' }, 'm-after');
+      await eventually(() => capturedBy('after the bad ones'), { what: 'valid message after the malformed ones captured' });
+      for (const [i, c] of cases.entries()) {
+        const [rejected, ...more] = await events('ingest', inboundAttemptId(seqs[i], c.id));
+        expect(more).toEqual([]);
+        expect(rejected).toMatchObject({ type: 'io.koa.ingest.snapshot.rejected.v1', data: { code: c.code, source: 'feed' } });
+      }
+      await expectNothingStored(sha256Digest(tooBig));
+      await expectNothingStored(sha256Digest(''));
+      // nothing was dead-lettered: the rejection is the record
+      expect(await client.lastMessage(STREAMS.deadLetters.name, subjects.deadLetter('ingest-gateway-inbound'))).toBeUndefined();
+    });
+  });
+});
