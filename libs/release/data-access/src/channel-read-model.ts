@@ -60,11 +60,12 @@ export class ChannelReadModel {
 
   /**
    * Folds one `ReleaseActivated`: upsert unless the stored version is already ≥ the event's.
-   * Returns true if the row changed.
+   * Returns true if the row changed. Pass `manager` to write inside an existing transaction
+   * (e.g. the consumer inbox transaction, `KoaEventContext.tx`) so the row commits with it.
    */
-  async apply(event: ReleaseActivated): Promise<boolean> {
+  async apply(event: ReleaseActivated, manager?: EntityManager): Promise<boolean> {
     const d = event.data;
-    return this.withTenant(event.tenantid, async (m) => {
+    return this.withTenant(event.tenantid, manager, async (m) => {
       const rows: unknown[] = await m.query(
         `INSERT INTO ${RELEASE_SCHEMA}.channels AS c
            (tenant, env, channel, version, release_id, case_id, pack_digest, pack_size, kid, notice, expires_at, activated_at, previous_release_id)
@@ -86,7 +87,7 @@ export class ChannelReadModel {
   async get(tenant: string, env: string, channel: string): Promise<ChannelStatus | undefined> {
     assertToken('env', env);
     assertToken('channel', channel);
-    return this.withTenant(tenant, async (m) => {
+    return this.withTenant(tenant, undefined, async (m) => {
       const rows: Row[] = await m.query(`SELECT * FROM ${RELEASE_SCHEMA}.channels WHERE tenant = $1 AND env = $2 AND channel = $3`, [tenant, env, channel]);
       return rows[0] ? toStatus(rows[0]) : undefined;
     });
@@ -97,12 +98,14 @@ export class ChannelReadModel {
     await this.dataSource.query(`TRUNCATE ${RELEASE_SCHEMA}.channels`);
   }
 
-  private async withTenant<T>(tenant: string, fn: (m: EntityManager) => Promise<T>): Promise<T> {
+  private async withTenant<T>(tenant: string, manager: EntityManager | undefined, fn: (m: EntityManager) => Promise<T>): Promise<T> {
     assertToken('tenant', tenant);
-    return this.dataSource.transaction(async (m) => {
+    const run = async (m: EntityManager): Promise<T> => {
+      // transaction-local: the RLS policy sees this tenant only, until the transaction ends
       await m.query(`SELECT set_config('koa.tenant', $1, true)`, [tenant]);
       return fn(m);
-    });
+    };
+    return manager?.queryRunner?.isTransactionActive ? run(manager) : this.dataSource.transaction(run);
   }
 }
 

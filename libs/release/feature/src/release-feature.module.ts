@@ -1,23 +1,53 @@
 import { Module } from '@nestjs/common';
-import type { ConsumerSpec } from '@koa/platform/messaging';
-import type { EntityList, Migration } from '@koa/platform/persistence';
-import { baseConfigSchema } from '@koa/platform/service';
+import { filters } from '@koa/contracts';
+import { MESSAGING, type ConsumerSpec, type Messaging } from '@koa/platform/messaging';
+import { DataSource, type EntityList, type Migration } from '@koa/platform/persistence';
+import { CLOCK, SERVICE_CONFIG, type Clock } from '@koa/platform/service';
+import { ChannelReadModel, RELEASE_MIGRATIONS as DATA_MIGRATIONS, RELEASE_SCHEMA } from '@koa/release/data-access';
+import { RELEASE_CONFIG_SCHEMA, type ReleaseConfig } from './config';
+import { ChannelsController, PacksController, TrustController } from './http.controllers';
+import { DevKeyringProvider, RELEASE_KEYS, type ReleaseKeyProvider } from './keys';
+import { ReleaseEventsController } from './release-events.controller';
+import { ReleaseProcess } from './release-process';
+
+/** Durable consumer of Case events: runs release tasks. */
+export const RELEASE_TASKS_CONSUMER = 'konnaxion-release';
+/** Durable consumer of release events: projects `ReleaseActivated` into `release.channels`. */
+export const RELEASE_CHANNELS_CONSUMER = 'konnaxion-release-channels';
 
 /**
- * Placeholder wiring for the konnaxion-release service (filled in by the release domain engineer): the Nest
- * feature module its app boots, the durable consumers its handlers serve, and its Postgres schema,
- * entities, migrations and configuration.
+ * The konnaxion-release feature: release task handling ({@link ReleaseProcess}), the channel
+ * read model projection, and the HTTP API (pack download, channel status, trust roots).
+ * Booted by `apps/konnaxion-release` through `bootstrapService` with the constants below.
  */
-@Module({})
+@Module({
+  controllers: [ReleaseEventsController, PacksController, ChannelsController, TrustController],
+  providers: [
+    {
+      provide: RELEASE_KEYS,
+      useFactory: (config: ReleaseConfig, clock: Clock): ReleaseKeyProvider => new DevKeyringProvider(config.KEYS_DIR, config.ENVIRONMENTS, () => clock.now()),
+      inject: [SERVICE_CONFIG, CLOCK],
+    },
+    { provide: ChannelReadModel, useFactory: (ds: DataSource) => new ChannelReadModel(ds), inject: [DataSource] },
+    {
+      provide: ReleaseProcess,
+      useFactory: (messaging: Messaging, keys: ReleaseKeyProvider, clock: Clock, config: ReleaseConfig) => new ReleaseProcess(messaging, keys, clock, config),
+      inject: [MESSAGING, RELEASE_KEYS, CLOCK, SERVICE_CONFIG],
+    },
+  ],
+  exports: [ReleaseProcess, ChannelReadModel, RELEASE_KEYS],
+})
 export class ReleaseFeatureModule {}
 
 /** Durable JetStream consumers served by this service's `@EventPattern` handlers. */
-export const RELEASE_CONSUMERS: ConsumerSpec[] = [];
+export const RELEASE_CONSUMERS: ConsumerSpec[] = [
+  { durable: RELEASE_TASKS_CONSUMER, filterSubject: filters.aggregate('case') },
+  { durable: RELEASE_CHANNELS_CONSUMER, filterSubject: filters.aggregate('release') },
+];
 /** The service's own Postgres schema. */
-export const RELEASE_DB_SCHEMA = 'release';
-/** TypeORM entities of the service (from its data-access lib). */
+export const RELEASE_DB_SCHEMA = RELEASE_SCHEMA;
+/** TypeORM entities of the service (the read model uses plain SQL; none). */
 export const RELEASE_ENTITIES: EntityList = [];
 /** Plain-SQL migrations of the service schema, applied in order at boot. */
-export const RELEASE_MIGRATIONS: Migration[] = [];
-/** The service's configuration: the base variables (add service variables with `.extend({...})`). */
-export const RELEASE_CONFIG_SCHEMA = baseConfigSchema.extend({});
+export const RELEASE_MIGRATIONS: Migration[] = [...DATA_MIGRATIONS];
+export { RELEASE_CONFIG_SCHEMA };
