@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Parser } from '@asyncapi/parser';
 import { parse } from 'yaml';
+// ajv comes with @asyncapi/parser (a transitive dependency): used only to check examples against the generated schemas
+import Ajv from 'ajv';
 import { EVENT_CATALOG, REFUSALS, STREAMS } from '@koa/contracts';
 import { buildAsyncApi, renderAsyncApi, EVENT_SUBSCRIPTIONS } from './build';
 import { ASYNCAPI_PATH, packageVersion } from './generate';
@@ -60,5 +62,25 @@ describe('docs/asyncapi.yaml', () => {
   it('receive operations only name catalog types', () => {
     const known = new Set<string>(EVENT_CATALOG.map((d) => d.type));
     for (const s of EVENT_SUBSCRIPTIONS) if (s.types !== '*') for (const t of s.types) expect(known.has(t)).toBe(true);
+  });
+
+  it('every event example validates against its generated JSON Schema, and a broken one does not', () => {
+    type Msg = { payload: { allOf: [unknown, Record<string, unknown>] }; examples?: Array<{ payload: Record<string, unknown> }> };
+    const doc = parse(generated) as { components: { schemas: { CloudEventEnvelope: object }; messages: Record<string, Msg> } };
+    const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+    let checked = 0;
+    for (const def of EVENT_CATALOG) {
+      const message = doc.components.messages[def.type];
+      const validate = ajv.compile({ allOf: [doc.components.schemas.CloudEventEnvelope, message.payload.allOf[1]] });
+      for (const example of message.examples ?? []) {
+        expect({ type: def.type, valid: validate(example.payload), errors: validate.errors ?? null }).toEqual({ type: def.type, valid: true, errors: null });
+        const data = example.payload['data'] as Record<string, unknown>;
+        const firstField = Object.keys(data)[0];
+        expect(validate({ ...example.payload, data: { ...data, [firstField]: { not: 'valid' } } })).toBe(false);
+        expect(validate({ ...example.payload, extra: 1 })).toBe(false);
+        checked++;
+      }
+    }
+    expect(checked).toBe(EVENT_CATALOG.length);
   });
 });

@@ -28,7 +28,12 @@ import {
   type AggregateKind,
   type EventDefinition,
   type StreamSpec,
+  createEvent,
+  dedupKey,
+  type CatalogEntry,
+  type NewEvent,
 } from '@koa/contracts';
+import { SAMPLES } from '../../libs/contracts/src/__fixtures__/samples';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -154,7 +159,31 @@ function eventPayloadSchema(def: EventDefinition): JsonObject {
   };
 }
 
+/** A valid example of the type, from the contract-test samples (fixed ids and time: deterministic). */
+function eventExample(def: EventDefinition): Json[] {
+  const sample = (SAMPLES as Record<string, Pick<NewEvent<CatalogEntry>, 'aggregateId' | 'data'> | undefined>)[def.type];
+  if (!sample) return [];
+  const event = createEvent(def as CatalogEntry, {
+    id: '01JD8W6M3Q7X2V9K4T5R8N1B6C',
+    time: '2026-11-26T10:15:02.481Z',
+    source: def.producer === 'runtime' ? `runtime/${sample.aggregateId}` : def.producer,
+    tenant: 'acme',
+    actor: def.producer === 'runtime' ? `consumer:${sample.aggregateId}` : `service:${def.producer}`,
+    correlationId: 'case-1',
+    ...sample,
+  } as NewEvent<CatalogEntry>);
+  return [
+    {
+      name: 'example',
+      summary: `Stored on koa.evt.acme.${def.aggregate}.${sample.aggregateId}`,
+      headers: { [NATS_HEADERS.msgId]: dedupKey(event) },
+      payload: JSON.parse(JSON.stringify(event)) as Json,
+    },
+  ];
+}
+
 function eventMessage(def: EventDefinition): JsonObject {
+  const examples = eventExample(def);
   return {
     name: def.type,
     title: def.type,
@@ -164,6 +193,7 @@ function eventMessage(def: EventDefinition): JsonObject {
     correlationId: { description: 'The Case the event belongs to.', location: '$message.payload#/correlationid' },
     headers: EVENT_HEADERS,
     payload: eventPayloadSchema(def),
+    ...(examples.length > 0 && { examples }),
   };
 }
 
