@@ -105,8 +105,17 @@ describe('releaseIdFor', () => {
     expect(releaseIdFor('task-7')).toBe('r-task-7');
     expect(releaseIdFor('task-7')).toBe(releaseIdFor('task-7'));
   });
-  it('refuses a task id that would not fit a subject token (never truncates)', () => {
-    expect(() => releaseIdFor('x'.repeat(63))).toThrow(expect.objectContaining({ code: 'SUBJECT_TOKEN_INVALID' }));
-    expect(releaseIdFor('x'.repeat(62))).toHaveLength(64);
+  it('hashes task ids too long for r-<taskId> (never truncates, so never collides)', () => {
+    expect(releaseIdFor('x'.repeat(62))).toBe(`r-${'x'.repeat(62)}`);
+    const a = releaseIdFor('x'.repeat(63));
+    const b = releaseIdFor('x'.repeat(64));
+    expect(a).toMatch(/^rh-[0-9a-f]{61}$/);
+    expect(b).toMatch(/^rh-[0-9a-f]{61}$/);
+    expect(a).not.toBe(b);
+    expect(releaseIdFor('x'.repeat(63))).toBe(a);
+  });
+  it('refuses an invalid task id', () => {
+    expect(() => releaseIdFor('a.b')).toThrow(expect.objectContaining({ code: 'SUBJECT_TOKEN_INVALID' }));
+    expect(() => releaseIdFor('x'.repeat(65))).toThrow(expect.objectContaining({ code: 'SUBJECT_TOKEN_INVALID' }));
   });
 });

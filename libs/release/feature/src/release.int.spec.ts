@@ -302,6 +302,15 @@ describe('konnaxion-release (private nats-server + throw-away Postgres)', () => 
     await eventually(async () => expect((await lastNotice('dev', 'race'))?.jws).toBe(headActivated.data.notice), { what: 'head notice is the last on the subject' });
   });
 
+  it('refuses RELEASE_POLICY_DENIED for an environment the service does not release to (no keys are created for it)', async () => {
+    const s = scenario({ taskId: 't-qa', env: 'qa' });
+    await seed(s);
+    const outcome = await finished('r-t-qa');
+    expect(outcome.data).toMatchObject({ code: 'RELEASE_POLICY_DENIED', env: 'qa' });
+    expect(await channelEvents('qa', 'stable')).toEqual([]);
+    expect((await httpGet('/v1/trust/qa')).status).toBe(404);
+  });
+
   it('ignores build tasks', async () => {
     const process = service.app.get(ReleaseProcess);
     const buildTask = first().caseEvents[1] as EventByType<'io.koa.orgo.task.requested.v1'>;
