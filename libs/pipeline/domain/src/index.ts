@@ -10,6 +10,7 @@ export {
   normaliseConfig,
   evidenceDigestOf,
   evidenceSummary,
+  EVIDENCE_SUMMARY_MAX_BYTES,
   RULES,
   DEFAULT_KNOWN_TYPES,
   type Rule,

@@ -83,4 +83,14 @@ describe('validate', () => {
     expect(s.truncated).toBe(report.results.length - 3);
     expect(s.passed).toBe(false);
   });
+
+  it('the summary also respects a byte budget (events have a size limit)', () => {
+    const many = Array.from({ length: 50 }, (_, i) => ent(`e${String(i).padStart(2, '0')}`, { title: '' }));
+    const report = validateEntities(many, config);
+    const s = evidenceSummary(report, 2000, 2000);
+    expect(s.results.length).toBeGreaterThan(0);
+    expect(s.results.every((r) => !r.passed)).toBe(true);
+    expect(JSON.stringify(s.results).length).toBeLessThanOrEqual(2000);
+    expect(s.results.length + s.truncated).toBe(report.results.length);
+  });
 });

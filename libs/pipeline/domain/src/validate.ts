@@ -1,4 +1,4 @@
-import { TOKEN_PATTERN, canonicalDigest, type Digest } from '@koa/contracts';
+import { TOKEN_PATTERN, canonicalDigest, canonicalJson, type Digest } from '@koa/contracts';
 import { ATTRIBUTE_KEY_PATTERN } from '@koa/pack-format';
 import type { ResolvedEntity } from './resolve';
 
@@ -153,11 +153,28 @@ export function validateEntities(entities: readonly ResolvedEntity[], config: Va
 /** `canonicalDigest` of the report: equals the digest of the pack's `evidence.json` part. */
 export const evidenceDigestOf = (report: EvidenceReport): Digest => canonicalDigest(report);
 
+/** Default byte budget of the results carried by one `ValidationRecorded` event (KOA_EVENTS allows 1 MiB per message). */
+export const EVIDENCE_SUMMARY_MAX_BYTES = 256 * 1024;
+
 /**
  * What goes into the `ValidationRecorded` event: failures first (in report order), then passes,
- * at most `cap` results; `truncated` counts the rest. The full report is covered by the digest.
+ * at most `cap` results and at most `maxBytes` of canonical JSON; `truncated` counts the rest.
+ * The full report is covered by the digest.
  */
-export function evidenceSummary(report: EvidenceReport, cap = 2000): { passed: boolean; evidenceDigest: Digest; results: RuleResultData[]; truncated: number } {
+export function evidenceSummary(
+  report: EvidenceReport,
+  cap = 2000,
+  maxBytes = EVIDENCE_SUMMARY_MAX_BYTES,
+): { passed: boolean; evidenceDigest: Digest; results: RuleResultData[]; truncated: number } {
   const ordered = [...report.results.filter((r) => !r.passed), ...report.results.filter((r) => r.passed)];
-  return { passed: report.passed, evidenceDigest: evidenceDigestOf(report), results: ordered.slice(0, cap), truncated: Math.max(0, ordered.length - cap) };
+  const utf8 = new TextEncoder();
+  const results: RuleResultData[] = [];
+  let bytes = 0;
+  for (const r of ordered) {
+    if (results.length >= cap) break;
+    bytes += utf8.encode(canonicalJson(r)).length + 1;
+    if (bytes > maxBytes) break;
+    results.push(r);
+  }
+  return { passed: report.passed, evidenceDigest: evidenceDigestOf(report), results, truncated: ordered.length - results.length };
 }
