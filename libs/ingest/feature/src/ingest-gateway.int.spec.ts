@@ -15,6 +15,10 @@ import {
 } from '@koa/ingest/feature';
 
 const MAX = 64 * 1024;
+type Body = RequestInit['body'];
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON responses asserted with toMatchObject
+type Json = any;
+const json = async (res: Response): Promise<Json> => res.json();
 const NOW = '2026-03-01T10:00:00.000Z';
 
 describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
@@ -46,7 +50,7 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
     await db?.drop();
   });
 
-  const upload = (body: BodyInit, headers: Record<string, string>, source = 'docs', init: RequestInit = {}) =>
+  const upload = (body: Body, headers: Record<string, string>, source = 'docs', init: RequestInit = {}) =>
     fetch(`${base}/v1/tenants/${tenant}/sources/${source}/snapshots`, { method: 'POST', body, headers: { 'x-koa-actor': 'user:alice', ...headers }, ...init });
   const events = async (aggregate: 'snapshot' | 'snapshotset' | 'ingest', id: string): Promise<AnyKoaEvent[]> => (await client.readAggregate(tenant, aggregate, id)).events;
   const object = async (digest: string) => (await client.blobs(OBJECT_STORES.snapshots.bucket)).info(objectNameFor(tenant, digest));
@@ -60,9 +64,9 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
     const res = await upload(text, { 'content-type': 'text/plain; charset=utf-8', 'x-koa-reason': 'seed corpus', 'x-koa-source-ref': 'hello.txt', etag: '"v1"' });
     expect(res.status).toBe(201);
     const digest = sha256Digest(text);
-    expect(await res.json()).toEqual({ digest, size: 10, mediaType: 'text/plain', duplicate: false });
+    expect(await json(res)).toEqual({ digest, size: 10, mediaType: 'text/plain', duplicate: false });
     const blob = await (await client.blobs(OBJECT_STORES.snapshots.bucket)).get(objectNameFor(tenant, digest));
-    expect(Buffer.from(blob!).toString()).toBe(text);
+    expect(blob && Buffer.from(blob).toString()).toBe(text);
     const [captured, ...more] = await events('snapshot', digestHex(digest));
     expect(more).toEqual([]);
     expect(captured).toMatchObject({
@@ -84,7 +88,7 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
   it('the same bytes again ⇒ 200 duplicate: true, still one event (de-duplication has no window)', async () => {
     const res = await upload('hello kOA\n', { 'content-type': 'text/markdown', 'x-koa-actor': 'user:bob' });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ digest: sha256Digest('hello kOA\n'), size: 10, mediaType: 'text/plain', duplicate: true });
+    expect(await json(res)).toEqual({ digest: sha256Digest('hello kOA\n'), size: 10, mediaType: 'text/plain', duplicate: true });
     expect(await events('snapshot', digestHex(sha256Digest('hello kOA\n')))).toHaveLength(1);
   });
 
@@ -96,11 +100,11 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
   });
 
   it('hashes JSON uploads byte for byte (no body parser in between), beyond body-parser limits', async () => {
-    const json = `{ "items" :\n [${Array.from({ length: 3000 }, (_, i) => `{"n": ${i}}`).join(',\n')}] }`;
-    expect(json.length).toBeGreaterThan(30_000);
-    const res = await upload(json, { 'content-type': 'application/json' });
+    const doc = `{ "items" :\n [${Array.from({ length: 3000 }, (_, i) => `{"n": ${i}}`).join(',\n')}] }`;
+    expect(doc.length).toBeGreaterThan(30_000);
+    const res = await upload(doc, { 'content-type': 'application/json' });
     expect(res.status).toBe(201);
-    expect((await res.json()).digest).toBe(sha256Digest(json));
+    expect((await json(res)).digest).toBe(sha256Digest(doc));
   });
 
   it('oversize (declared) ⇒ 413 INGEST_TOO_LARGE and nothing stored', async () => {
@@ -108,7 +112,7 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
     const res = await upload(big, { 'content-type': 'application/octet-stream' });
     expect(res.status).toBe(413);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
-    expect(await res.json()).toMatchObject({ code: 'INGEST_TOO_LARGE' });
+    expect(await json(res)).toMatchObject({ code: 'INGEST_TOO_LARGE' });
     await expectNothingStored(sha256Digest(big));
   });
 
@@ -121,16 +125,16 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
         controller.close();
       },
     });
-    const res = await upload(body as unknown as BodyInit, { 'content-type': 'application/octet-stream' }, 'docs', { duplex: 'half' } as RequestInit);
+    const res = await upload(body as unknown as Body, { 'content-type': 'application/octet-stream' }, 'docs', { duplex: 'half' } as RequestInit);
     expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ code: 'INGEST_TOO_LARGE' });
+    expect(await json(res)).toMatchObject({ code: 'INGEST_TOO_LARGE' });
     await expectNothingStored(sha256Digest(Buffer.concat(Array.from({ length: count }, () => chunk))));
   });
 
   it('empty ⇒ 400 INGEST_EMPTY and nothing stored', async () => {
     const res = await upload('', { 'content-type': 'text/plain' });
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ code: 'INGEST_EMPTY' });
+    expect(await json(res)).toMatchObject({ code: 'INGEST_EMPTY' });
     await expectNothingStored(sha256Digest(''));
   });
 
@@ -142,7 +146,7 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
     const bytes = `malformed ${field} ${headers['content-type']}`;
     const res = await upload(bytes, headers);
     expect(res.status).toBe(400);
-    const problem = await res.json();
+    const problem = await json(res);
     expect(problem).toMatchObject({ code });
     expect(problem.detail).toContain(field);
     await expectNothingStored(sha256Digest(bytes));
@@ -151,19 +155,19 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
   it('an invalid source token ⇒ 400 SUBJECT_TOKEN_INVALID', async () => {
     const res = await upload('x', { 'content-type': 'text/plain' }, 'bad.source');
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ code: 'SUBJECT_TOKEN_INVALID' });
+    expect(await json(res)).toMatchObject({ code: 'SUBJECT_TOKEN_INVALID' });
   });
 
   it('GET a snapshot: metadata and provenance (404 SNAPSHOT_NOT_FOUND otherwise); listed once projected', async () => {
     const digest = sha256Digest('hello kOA\n');
     const res = await fetch(`${base}/v1/tenants/${tenant}/snapshots/${digestHex(digest)}`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ tenant, digest, size: 10, mediaType: 'text/plain', source: 'docs', actor: 'user:alice', provenance: { sourceRef: 'hello.txt' }, capturedAt: NOW });
+    expect(await json(res)).toMatchObject({ tenant, digest, size: 10, mediaType: 'text/plain', source: 'docs', actor: 'user:alice', provenance: { sourceRef: 'hello.txt' }, capturedAt: NOW });
     const missing = await fetch(`${base}/v1/tenants/${tenant}/snapshots/${digestHex(sha256Digest('never'))}`);
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+    expect(await json(missing)).toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
     await eventually(async () => {
-      const list = await (await fetch(`${base}/v1/tenants/${tenant}/snapshots?source=docs`)).json();
+      const list = await json(await fetch(`${base}/v1/tenants/${tenant}/snapshots?source=docs`));
       expect(list.items.map((i: { digest: string }) => i.digest)).toContain(digest);
     }, { what: 'snapshot projected into ingest.snapshots' });
   });
@@ -178,26 +182,26 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
       const b = sha256Digest('second doc');
       const first = await seal({ digests: [b, a, b], label: 'weekly' });
       expect(first.status).toBe(201);
-      const sealed = await first.json();
+      const sealed = await json(first);
       expect(sealed).toMatchObject({ digests: [a, b].sort(), label: 'weekly', duplicate: false });
       const again = await seal({ digests: [a, b] });
       expect(again.status).toBe(201);
-      expect(await again.json()).toMatchObject({ root: sealed.root, duplicate: true });
+      expect(await json(again)).toMatchObject({ root: sealed.root, duplicate: true });
       const recorded = await events('snapshotset', digestHex(sealed.root));
       expect(recorded).toHaveLength(1);
       expect(recorded[0]).toMatchObject({ type: 'io.koa.ingest.snapshotset.sealed.v1', data: { root: sealed.root, digests: [a, b].sort() } });
       const got = await fetch(`${base}/v1/tenants/${tenant}/snapshot-sets/${digestHex(sealed.root)}`);
-      expect(await got.json()).toEqual({ root: sealed.root, digests: [a, b].sort(), label: 'weekly' });
+      expect(await json(got)).toEqual({ root: sealed.root, digests: [a, b].sort(), label: 'weekly' });
     });
 
     it('refuses an empty set SNAPSHOT_SET_EMPTY and an uncaptured digest SNAPSHOT_NOT_FOUND naming it', async () => {
       const empty = await seal({ digests: [] });
       expect(empty.status).toBe(400);
-      expect(await empty.json()).toMatchObject({ code: 'SNAPSHOT_SET_EMPTY' });
+      expect(await json(empty)).toMatchObject({ code: 'SNAPSHOT_SET_EMPTY' });
       const unknown = sha256Digest('not captured');
       const missing = await seal({ digests: [sha256Digest('hello kOA\n'), unknown] });
       expect(missing.status).toBe(404);
-      const problem = await missing.json();
+      const problem = await json(missing);
       expect(problem).toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
       expect(problem.detail).toContain(unknown);
     });
@@ -206,7 +210,7 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
       const other = uniqueName('other');
       const res = await fetch(`${base}/v1/tenants/${other}/snapshot-sets`, { method: 'POST', body: JSON.stringify({ digests: [sha256Digest('hello kOA\n')] }), headers: { 'content-type': 'application/json', 'x-koa-actor': 'user:eve' } });
       expect(res.status).toBe(404);
-      expect(await res.json()).toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+      expect(await json(res)).toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
     });
   });
 
@@ -235,7 +239,8 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
       await publish({ objectRef: `${tenant}/incoming/upload-1`, mediaType: 'application/octet-stream', sourceRef: 'sftp://drop/upload-1' }, 'm-ref');
       const digest = sha256Digest(bytes);
       await eventually(async () => expect(await events('snapshot', digestHex(digest))).toHaveLength(1), { what: 'object captured' });
-      expect(Buffer.from((await blobs.get(objectNameFor(tenant, digest)))!).equals(bytes)).toBe(true);
+      const stored = await blobs.get(objectNameFor(tenant, digest));
+      expect(stored && Buffer.from(stored).equals(bytes)).toBe(true);
     });
 
     it('malformed messages ⇒ SnapshotRejected with their code, nothing stored, and the consumer goes on', async () => {
