@@ -89,6 +89,30 @@ describe('ledger store (real Postgres)', () => {
     expect(releaseStory(await loadReleaseRecords(ds, ids.tenant, ids.releaseId))).toEqual(before);
   });
 
+  it('row-level security: an ordinary role sees only the tenant set in koa.tenant, and cannot write another tenant', async () => {
+    const role = `ledger_reader_${db.name.slice(-8)}`;
+    await ds.query(`CREATE ROLE ${role} NOLOGIN`);
+    await ds.query(`GRANT USAGE ON SCHEMA ledger TO ${role}; GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ledger TO ${role}`);
+    try {
+      await asRole(role);
+    } finally {
+      await ds.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`); // roles are cluster-wide: never leave one behind
+    }
+  });
+
+  const asRole = (role: string) =>
+    ds.transaction(async (em) => {
+      await em.query(`SET LOCAL ROLE ${role}`);
+      expect(await em.query('SELECT tenant FROM ledger.releases')).toEqual([]);
+      await em.query(`SELECT set_config('koa.tenant', 'globex', true)`);
+      expect(await em.query('SELECT DISTINCT tenant FROM ledger.releases')).toEqual([{ tenant: 'globex' }]);
+      const story = releaseStory(await loadReleaseRecords(em, 'globex', other.ids.releaseId));
+      expect(story.consumers).toHaveLength(3);
+      await em.query('SAVEPOINT before_insert');
+      await expect(em.query(`INSERT INTO ledger.cases (tenant, case_id, status, first_seq) VALUES ('acme', 'sneaky', 'open', 1)`)).rejects.toThrow(/row-level security/);
+      await em.query('ROLLBACK TO SAVEPOINT before_insert');
+    });
+
   it('a tampered entry row is reported at its index; a deleted tail row is caught by the head', async () => {
     await ds.query(`UPDATE ledger.entries SET tenant = 'evil' WHERE position = 5`);
     expect(await verifyLedger(ds, 4)).toMatchObject({ ok: false, code: 'LEDGER_CHAIN_BROKEN', index: 5, reason: 'entry-hash-mismatch' });

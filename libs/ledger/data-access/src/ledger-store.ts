@@ -72,6 +72,22 @@ export interface LedgerHead {
   readonly headHash: Digest;
 }
 
+/** Sets `koa.tenant` for the rest of the transaction: the RLS policies show/accept that tenant's rows only. */
+async function setTenant(em: EntityManager, tenant: string): Promise<void> {
+  await em.query(`SELECT set_config('koa.tenant', $1, true)`, [tenant]);
+}
+
+/** Runs `work` in a transaction (the caller's, or a new read-only one) with `koa.tenant` set. */
+async function withTenant<T>(db: EntityManager | DataSource, tenant: string, work: (em: EntityManager) => Promise<T>): Promise<T> {
+  const run = async (em: EntityManager) => {
+    await setTenant(em, tenant);
+    return work(em);
+  };
+  if ('queryRunner' in db && db.queryRunner?.isTransactionActive) return run(db);
+  const ds = 'manager' in db ? (db as DataSource) : (db as EntityManager).connection;
+  return ds.transaction('REPEATABLE READ', run);
+}
+
 async function lockHead(em: EntityManager): Promise<LedgerHead> {
   const rows: Array<{ size: string; last_seq: string; head_hash: Digest }> = await em.query('SELECT size, last_seq, head_hash FROM ledger.head WHERE id = 1 FOR UPDATE');
   if (!rows.length) throw new KoaRefusal('CONFIG_INVALID', 'ledger.head has no row: the ledger migrations did not run');
@@ -128,6 +144,7 @@ export async function appendToLedger(em: EntityManager, e: StoredEvent): Promise
     [position, entry.seq, entry.eventId, entry.source, entry.type, entry.tenant, entry.subject, entry.time, entry.eventDigest, entry.prevHash, entry.entryHash],
   );
   await em.query('UPDATE ledger.head SET size = $1, last_seq = $2, head_hash = $3, updated_at = now() WHERE id = 1', [position + 1, entry.seq, entry.entryHash]);
+  await setTenant(em, e.event.tenantid);
   for (const u of evolveAll(e.event, { seq: e.seq })) await writeUpsert(em, u);
   await touchProjectionState(em, e.seq, false);
   return { appended: true, entry, position };
@@ -228,10 +245,8 @@ async function select<T extends ProjectionTable>(em: EntityManager | DataSource,
 
 async function buildRecords(em: EntityManager | DataSource, tenant: string, builds: BuildRow[]) {
   const ids = builds.map((b) => b.buildId);
-  const [stages, evidence] = await Promise.all([
-    select(em, 'build_stages', 'tenant = $1 AND build_id = ANY($2::text[])', [tenant, ids]),
-    select(em, 'evidence', 'tenant = $1 AND build_id = ANY($2::text[])', [tenant, ids]),
-  ]);
+  const stages = await select(em, 'build_stages', 'tenant = $1 AND build_id = ANY($2::text[])', [tenant, ids]);
+  const evidence = await select(em, 'evidence', 'tenant = $1 AND build_id = ANY($2::text[])', [tenant, ids]);
   return { stages, evidence };
 }
 
@@ -244,7 +259,11 @@ async function consumersOf(em: EntityManager | DataSource, tenant: string, relea
 }
 
 /** The rows behind a release's story (selection rules: ReleaseRecords). RELEASE_NOT_FOUND if unknown. */
-export async function loadReleaseRecords(em: EntityManager | DataSource, tenant: string, releaseId: string): Promise<ReleaseRecords> {
+export async function loadReleaseRecords(db: EntityManager | DataSource, tenant: string, releaseId: string): Promise<ReleaseRecords> {
+  return withTenant(db, tenant, (em) => releaseRecordsIn(em, tenant, releaseId));
+}
+
+async function releaseRecordsIn(em: EntityManager, tenant: string, releaseId: string): Promise<ReleaseRecords> {
   const [release] = await select(em, 'releases', 'tenant = $1 AND release_id = $2', [tenant, releaseId]);
   if (!release) throw new KoaRefusal('RELEASE_NOT_FOUND', `no release ${JSON.stringify(releaseId)} is recorded for tenant ${JSON.stringify(tenant)}`, { tenant, releaseId });
   const c: CaseRow | undefined = release.caseId ? (await select(em, 'cases', 'tenant = $1 AND case_id = $2', [tenant, release.caseId]))[0] : undefined;
@@ -256,7 +275,11 @@ export async function loadReleaseRecords(em: EntityManager | DataSource, tenant:
 }
 
 /** The rows behind a Case's story. CASE_NOT_FOUND if unknown. */
-export async function loadCaseRecords(em: EntityManager | DataSource, tenant: string, caseId: string): Promise<CaseRecords> {
+export async function loadCaseRecords(db: EntityManager | DataSource, tenant: string, caseId: string): Promise<CaseRecords> {
+  return withTenant(db, tenant, (em) => caseRecordsIn(em, tenant, caseId));
+}
+
+async function caseRecordsIn(em: EntityManager, tenant: string, caseId: string): Promise<CaseRecords> {
   const [c] = await select(em, 'cases', 'tenant = $1 AND case_id = $2', [tenant, caseId]);
   if (!c) throw new KoaRefusal('CASE_NOT_FOUND', `no case ${JSON.stringify(caseId)} is recorded for tenant ${JSON.stringify(tenant)}`, { tenant, caseId });
   const builds = await select(em, 'builds', 'tenant = $1 AND case_id = $2', [tenant, caseId]);
@@ -326,6 +349,7 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource): 
         throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `stream message seq ${m.seq} digests to ${digest} but ledger entry ${rows[0].position} records ${rows[0].event_digest}`, { seq: m.seq, index: Number(rows[0].position) });
       }
       const event = parseEvent(text, m.subject);
+      await setTenant(em, event.tenantid);
       for (const u of evolveAll(event, { seq: m.seq })) await writeUpsert(em, u);
       applied++;
     });

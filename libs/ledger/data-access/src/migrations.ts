@@ -4,6 +4,11 @@ import type { Migration } from '@koa/platform/persistence';
  * Schema `ledger` (plain SQL, applied in order by the persistence kit under an advisory lock;
  * never edit a shipped migration, add one). Times copied from events are kept as the producer
  * wrote them (text), so a rebuild reproduces rows byte for byte.
+ *
+ * Projection tables enforce tenant isolation by row-level security on the transaction-local
+ * setting `koa.tenant` (FORCE: it applies to the owner too; superusers bypass RLS, so the
+ * service should run as an ordinary role). The chain tables (`entries`, `head`,
+ * `projection_state`) are deliberately global: there is ONE chain across tenants.
  */
 export const LEDGER_MIGRATIONS: Migration[] = [
   {
@@ -95,6 +100,20 @@ CREATE TABLE ledger.consumers (
 );
 CREATE INDEX consumers_release ON ledger.consumers (tenant, release_id);
 CREATE INDEX consumers_channel_pack ON ledger.consumers (tenant, env, channel, pack_digest);
+`,
+  },
+  {
+    id: '0003-ledger-projections-rls',
+    up: `
+DO $$
+DECLARE t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['cases', 'snapshots', 'builds', 'build_stages', 'evidence', 'releases', 'consumers'] LOOP
+    EXECUTE format('ALTER TABLE ledger.%I ENABLE ROW LEVEL SECURITY', t);
+    EXECUTE format('ALTER TABLE ledger.%I FORCE ROW LEVEL SECURITY', t);
+    EXECUTE format('CREATE POLICY %I ON ledger.%I USING (tenant = current_setting(''koa.tenant'', true)) WITH CHECK (tenant = current_setting(''koa.tenant'', true))', t || '_tenant_isolation', t);
+  END LOOP;
+END $$;
 `,
   },
 ];
