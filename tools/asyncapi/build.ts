@@ -48,6 +48,7 @@ export const EVENT_SUBSCRIPTIONS: ReadonlyArray<{ service: string; durable: stri
   { service: 'orgo-control', durable: 'orgo-control', types: ['io.koa.pipeline.pack.compiled.v1', 'io.koa.pipeline.build.failed.v1', 'io.koa.release.release.activated.v1', 'io.koa.release.release.refused.v1'], why: 'Moves Cases forward on build and release outcomes.' },
   { service: 'pipeline-worker', durable: 'pipeline-worker', types: ['io.koa.orgo.task.requested.v1'], why: 'Runs build tasks (`params.kind = build`); ignores release tasks.' },
   { service: 'konnaxion-release', durable: 'konnaxion-release', types: ['io.koa.orgo.task.requested.v1'], why: 'Runs release tasks (`params.kind = release`); ignores build tasks.' },
+  { service: 'konnaxion-release', durable: 'konnaxion-release-channels', types: ['io.koa.release.release.activated.v1'], why: 'Projects activations into the channel status read model.' },
   { service: 'ingest-gateway', durable: 'ingest-gateway-snapshots', types: ['io.koa.ingest.snapshot.captured.v1'], why: 'Keeps the snapshot listing read model.' },
 ];
 
@@ -339,10 +340,10 @@ export function buildAsyncApi(version: string): JsonObject {
     for (const aggregate of AGGREGATES) {
       const defs = catalog.filter((d) => d.aggregate === aggregate && (sub.types === '*' || sub.types.includes(d.type)));
       if (defs.length === 0) continue;
-      operations[`${sub.service}.receive.${channelId(aggregate)}`] = {
+      operations[`${sub.durable}.receive.${channelId(aggregate)}`] = {
         action: 'receive',
         channel: ref(`#/channels/${channelId(aggregate)}`),
-        title: `${sub.service} reads ${aggregate} events`,
+        title: `${sub.service} reads ${aggregate} events (durable ${sub.durable})`,
         summary: sub.why,
         description: `Durable pull consumer \`${sub.durable}\` on stream \`${STREAMS.events.name}\` (explicit ack; ack wait ${CONSUMER_DEFAULTS.ackWaitMs} ms; at most ${CONSUMER_DEFAULTS.maxDeliver} deliveries, then dead-lettered on \`koa.dlq.${sub.durable}\`). Each delivery is validated before the handler runs.`,
         messages: defs.map((d) => channelMessage(channelId(aggregate), d.type)),
