@@ -1,0 +1,165 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { digestHex, DigestSchema, Env, IsoTime, KoaRefusal, Token } from '@koa/contracts';
+
+/** One activated release as remembered on disk. File names are relative to the data dir. */
+export const StoredReleaseSchema = z.strictObject({
+  version: z.number().int().positive(),
+  releaseId: Token,
+  packDigest: DigestSchema,
+  packSize: z.number().int().positive(),
+  /** `notices/<version>.jws`: the exact signed bytes that were verified */
+  noticeFile: z.string().regex(/^notices\/[0-9]{1,15}\.jws$/),
+  /** `packs/<digest hex>.pack` */
+  packFile: z.string().regex(/^packs\/[0-9a-f]{64}\.pack$/),
+  activatedAt: IsoTime,
+});
+export type StoredRelease = z.output<typeof StoredReleaseSchema>;
+
+/** `state.json`: an index over the signed files. It is never trusted on its own: boot re-verifies. */
+export const RuntimeStateSchema = z.strictObject({
+  format: z.literal('koa-runtime-state/1'),
+  scope: z.strictObject({ tenant: Token, env: Env, channel: Token }),
+  /** highest notice version ever accepted for this scope: the rollback floor */
+  lastTrustedVersion: z.number().int().nonnegative(),
+  active: StoredReleaseSchema.optional(),
+  previous: StoredReleaseSchema.optional(),
+});
+export type RuntimeState = z.output<typeof RuntimeStateSchema>;
+
+/**
+ * The consumer's data directory:
+ *
+ * ```
+ * <dir>/state.json            index: lastTrustedVersion, active, previous
+ * <dir>/notices/<version>.jws the exact signed notice bytes
+ * <dir>/packs/<hex>.pack      the exact pack bytes
+ * <dir>/outbox/<id>.json      activation/refusal reports not yet acknowledged by NATS
+ * ```
+ *
+ * Every write is atomic: a temp file in the same directory, fsync, rename, fsync of the
+ * directory. `state.json` is written last, so a crash leaves either the old or the new state,
+ * both pointing at complete files.
+ */
+export class PackStore {
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    for (const sub of ['', 'notices', 'packs', 'outbox']) await fs.mkdir(join(this.dir, sub), { recursive: true, mode: 0o700 });
+  }
+
+  /** The state, undefined if none was ever written; throws a refusal (code INTERNAL) if unreadable. */
+  async readState(): Promise<RuntimeState | undefined> {
+    let text: string;
+    try {
+      text = await fs.readFile(join(this.dir, 'state.json'), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (cause) {
+      throw new KoaRefusal('INTERNAL', `${join(this.dir, 'state.json')} is not JSON`, {}, { cause });
+    }
+    const parsed = RuntimeStateSchema.safeParse(json);
+    if (!parsed.success) throw new KoaRefusal('INTERNAL', `${join(this.dir, 'state.json')} is invalid: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
+    return parsed.data;
+  }
+
+  async writeState(state: RuntimeState): Promise<void> {
+    await this.writeAtomic('state.json', `${JSON.stringify(RuntimeStateSchema.parse(state), null, 2)}\n`);
+  }
+
+  packFileFor(digest: string): string {
+    return `packs/${digestHex(digest)}.pack`;
+  }
+
+  noticeFileFor(version: number): string {
+    return `notices/${version}.jws`;
+  }
+
+  async writePack(digest: string, bytes: Uint8Array): Promise<string> {
+    const file = this.packFileFor(digest);
+    await this.writeAtomic(file, bytes);
+    return file;
+  }
+
+  async writeNotice(version: number, jws: string): Promise<string> {
+    const file = this.noticeFileFor(version);
+    await this.writeAtomic(file, jws);
+    return file;
+  }
+
+  /** Reads a file named in the state (relative path, validated by the schema). */
+  async read(file: string): Promise<Uint8Array> {
+    return new Uint8Array(await fs.readFile(join(this.dir, file)));
+  }
+
+  async readText(file: string): Promise<string> {
+    return fs.readFile(join(this.dir, file), 'utf8');
+  }
+
+  async exists(file: string): Promise<boolean> {
+    return fs.access(join(this.dir, file)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Deletes packs and notices that neither `keep` release references. */
+  async prune(keep: ReadonlyArray<StoredRelease | undefined>): Promise<void> {
+    const wanted = new Set(keep.flatMap((r) => (r ? [r.packFile, r.noticeFile] : [])));
+    for (const sub of ['packs', 'notices']) {
+      for (const name of await fs.readdir(join(this.dir, sub))) {
+        const rel = `${sub}/${name}`;
+        if (!wanted.has(rel)) await fs.rm(join(this.dir, rel), { force: true });
+      }
+    }
+  }
+
+  // ---- outbox of reports ---------------------------------------------------------------
+  async putOutbox(id: string, event: unknown): Promise<void> {
+    await this.writeAtomic(`outbox/${id}.json`, JSON.stringify(event));
+  }
+
+  async listOutbox(): Promise<Array<{ id: string; event: unknown }>> {
+    const out: Array<{ id: string; event: unknown }> = [];
+    for (const name of (await fs.readdir(join(this.dir, 'outbox'))).sort()) {
+      if (!name.endsWith('.json')) continue;
+      try {
+        out.push({ id: name.slice(0, -5), event: JSON.parse(await fs.readFile(join(this.dir, 'outbox', name), 'utf8')) });
+      } catch {
+        await fs.rm(join(this.dir, 'outbox', name), { force: true });
+      }
+    }
+    return out;
+  }
+
+  async removeOutbox(id: string): Promise<void> {
+    await fs.rm(join(this.dir, 'outbox', `${id}.json`), { force: true });
+  }
+
+  private async writeAtomic(rel: string, content: Uint8Array | string): Promise<void> {
+    const target = join(this.dir, rel);
+    const dir = join(target, '..');
+    const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const handle = await fs.open(tmp, 'wx', 0o600);
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, target);
+    const d = await fs.open(dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  }
+}

@@ -1,0 +1,444 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ConsumerActivated,
+  ConsumerRefused,
+  createEvent,
+  isKoaRefusal,
+  KoaRefusal,
+  sha256Digest,
+  STREAMS,
+  subjects,
+  type KoaEvent,
+  type RefusalCode,
+} from '@koa/contracts';
+import { decodePack, PACK_MAX_BYTES_DEFAULT, type DecodedPack, type PackEntity } from '@koa/pack-format';
+import type { Messaging, RawMessage } from '@koa/platform/messaging';
+import { peekNoticeClaims, verifyPackBytes, verifyReleaseNotice, type TrustRoot, type VerifiedNotice } from '@koa/release/verify';
+import { httpPackFetcher, type PackFetcher } from './fetch-pack';
+import { PackStore, type RuntimeState, type StoredRelease } from './pack-store';
+
+/** What the client needs from `@koa/platform/messaging` (a `Messaging` instance satisfies it). */
+export type RuntimeMessaging = Pick<Messaging, 'lastMessage' | 'watch' | 'append'>;
+
+/** Structured log sink (the SDK never writes to the console itself). */
+export interface RuntimeLogger {
+  info(fields: Record<string, unknown>): void;
+  warn(fields: Record<string, unknown>): void;
+  error(fields: Record<string, unknown>): void;
+}
+
+export interface RuntimeClientOptions {
+  readonly tenant: string;
+  readonly env: string;
+  readonly channel: string;
+  /** this consumer's id (a subject token); reports use source `runtime/<id>`, actor `consumer:<id>` */
+  readonly consumerId: string;
+  /** the pinned trust root of `env`, from `loadTrustRoot` over a file the operator provides */
+  readonly trustRoot: TrustRoot;
+  /** data directory (created if absent): state, signed notices, packs, report outbox */
+  readonly dataDir: string;
+  /** NATS: follow `koa.release.<tenant>.<env>.<channel>` and report activations. Omit to run offline (call `offer`). */
+  readonly messaging?: RuntimeMessaging;
+  /** pack download; default `httpPackFetcher({ releaseUrl, tenant })` */
+  readonly fetchPack?: PackFetcher;
+  /** base URL of konnaxion-release for the default fetcher */
+  readonly releaseUrl?: string;
+  /** hard bound on a pack download, whatever a notice claims; default 64 MiB */
+  readonly maxPackBytes?: number;
+  /** injected clock; default `() => new Date()` */
+  readonly clock?: () => Date;
+  /** event id factory for reports; default `randomUUID` */
+  readonly newId?: () => string;
+  readonly logger?: RuntimeLogger;
+}
+
+export type RuntimeHealthState = 'active' | 'degraded-stale' | 'refused' | 'no-pack';
+
+export interface RuntimeRefusal {
+  readonly code: RefusalCode;
+  readonly message: string;
+  readonly at: string;
+  /** the version the refused notice claimed (unverified when the refusal came before the signature check) */
+  readonly version?: number;
+}
+
+export interface RuntimeStatus {
+  /**
+   * - `active`: serving a verified pack whose notice has not expired
+   * - `degraded-stale`: serving a verified pack whose notice has expired (freshness unknown; no
+   *   newer release could be verified) — answers keep coming from the last verified pack
+   * - `refused`: serving nothing; the last notice or the boot check was refused (see lastRefusal)
+   * - `no-pack`: serving nothing; no notice received yet
+   */
+  readonly state: RuntimeHealthState;
+  readonly version?: number;
+  readonly releaseId?: string;
+  readonly packDigest?: string;
+  readonly activatedAt?: string;
+  readonly noticeExpiresAt?: string;
+  readonly entities?: number;
+  readonly lastTrustedVersion: number;
+  readonly lastRefusal?: RuntimeRefusal;
+  /** whether the NATS release feed is being followed right now */
+  readonly following: boolean;
+}
+
+export type OfferResult =
+  | { readonly outcome: 'activated'; readonly version: number; readonly packDigest: string }
+  | { readonly outcome: 'unchanged'; readonly version: number }
+  | { readonly outcome: 'refused'; readonly code: RefusalCode; readonly message: string };
+
+interface Active {
+  readonly stored: StoredRelease;
+  readonly notice: VerifiedNotice | { readonly jws: string; readonly claims: VerifiedNotice['claims'] };
+  readonly pack: DecodedPack;
+}
+
+const NOOP_LOGGER: RuntimeLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * The offline-first runtime consumer (docs/runtime-consumer.md).
+ *
+ * `offer(notice)` runs: verify the notice against the pinned root (scope, version >
+ * lastTrustedVersion, not expired) ⇒ download with a size bound ⇒ `verifyPackBytes` ⇒
+ * `decodePack` ⇒ persist the exact bytes (atomic) ⇒ switch ⇒ report `ConsumerActivated`.
+ * Any refusal leaves the active pack untouched, records `lastRefusal` and reports
+ * `ConsumerRefused`. Offers are processed one at a time.
+ *
+ * `start()` re-verifies what is on disk (notice signature and scope with the CURRENT pinned root,
+ * pack digest, pack format), falls back to the previous release if the active one fails, then —
+ * with messaging — catches up with the last stored notice and follows new ones.
+ */
+export class RuntimeClient {
+  private readonly store: PackStore;
+  private readonly clock: () => Date;
+  private readonly newId: () => string;
+  private readonly log: RuntimeLogger;
+  private readonly fetchPack: PackFetcher;
+  private readonly maxPackBytes: number;
+  private readonly subject: string;
+  private state: RuntimeState;
+  private active: Active | undefined;
+  private lastRefusal: RuntimeRefusal | undefined;
+  private readonly refusedSeen = new Set<string>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private watchHandle: { stop(): Promise<void> } | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: RuntimeClientOptions) {
+    this.subject = subjects.release(o.tenant, o.env, o.channel); // validates the tokens
+    subjects.event(o.tenant, 'consumer', o.consumerId);
+    if (o.trustRoot?.env !== o.env) throw new KoaRefusal('CONFIG_INVALID', `trust root is for env ${String(o.trustRoot?.env)}, the consumer for ${o.env}`);
+    this.store = new PackStore(o.dataDir);
+    this.clock = o.clock ?? (() => new Date());
+    this.newId = o.newId ?? randomUUID;
+    this.log = o.logger ?? NOOP_LOGGER;
+    this.maxPackBytes = o.maxPackBytes ?? PACK_MAX_BYTES_DEFAULT;
+    if (o.fetchPack) this.fetchPack = o.fetchPack;
+    else if (o.releaseUrl) this.fetchPack = httpPackFetcher({ releaseUrl: o.releaseUrl, tenant: o.tenant });
+    else this.fetchPack = async () => {
+      throw new KoaRefusal('CONSUMER_DOWNLOAD_FAILED', 'no releaseUrl or fetchPack configured');
+    };
+    this.state = { format: 'koa-runtime-state/1', scope: { tenant: o.tenant, env: o.env, channel: o.channel }, lastTrustedVersion: 0 };
+  }
+
+  private get scope() {
+    return this.state.scope;
+  }
+
+  /**
+   * Loads and re-verifies the persisted state (works with no network at all), then, with
+   * messaging, delivers the last stored notice of the channel and follows new ones. Resolves
+   * after the catch-up; a broker that is down is retried in the background.
+   */
+  async start(): Promise<RuntimeStatus> {
+    await this.store.init();
+    await this.serialized(() => this.loadFromDisk());
+    if (this.o.messaging) await this.follow();
+    return this.status();
+  }
+
+  /** Offers a notice (compact JWS) — from the feed, an HTTP push or a file. Never throws for a refusal. */
+  offer(noticeJws: string): Promise<OfferResult> {
+    return this.serialized(() => this.process(noticeJws));
+  }
+
+  /** The entity with this id in the active pack; CONSUMER_NO_ACTIVE_PACK if none is active. */
+  lookup(id: string): PackEntity | undefined {
+    return this.requirePack().lookup(id);
+  }
+
+  /** Full-text search in the active pack (AND of terms; see @koa/pack-format). */
+  search(text: string, limit?: number): PackEntity[] {
+    return this.requirePack().search(text, limit);
+  }
+
+  status(): RuntimeStatus {
+    const base = { lastTrustedVersion: this.state.lastTrustedVersion, following: this.watchHandle !== undefined, ...(this.lastRefusal && { lastRefusal: this.lastRefusal }) };
+    if (!this.active) return { state: this.lastRefusal ? 'refused' : 'no-pack', ...base };
+    const { claims } = this.active.notice;
+    const stale = claims.exp * 1000 <= this.clock().getTime();
+    return {
+      state: stale ? 'degraded-stale' : 'active',
+      version: claims.version,
+      releaseId: claims.releaseId,
+      packDigest: claims.pack.digest,
+      activatedAt: this.active.stored.activatedAt,
+      noticeExpiresAt: new Date(claims.exp * 1000).toISOString(),
+      entities: this.active.pack.entities.length,
+      ...base,
+    };
+  }
+
+  /** Stops following the feed (the active pack stays on disk for the next start). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const handle = this.watchHandle;
+    this.watchHandle = undefined;
+    await handle?.stop();
+    await this.queue.catch(() => undefined);
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  private requirePack(): DecodedPack {
+    if (!this.active) throw new KoaRefusal('CONSUMER_NO_ACTIVE_PACK', `consumer ${this.o.consumerId} has no verified pack for ${this.scope.tenant}/${this.scope.env}/${this.scope.channel}`);
+    return this.active.pack;
+  }
+
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async loadFromDisk(): Promise<void> {
+    let persisted: RuntimeState | undefined;
+    try {
+      persisted = await this.store.readState();
+    } catch (e) {
+      this.refuse(e, undefined, 'boot');
+      return;
+    }
+    if (!persisted) return;
+    const { tenant, env, channel } = persisted.scope;
+    if (tenant !== this.o.tenant || env !== this.o.env || channel !== this.o.channel) {
+      throw new KoaRefusal('CONFIG_INVALID', `data dir ${this.o.dataDir} belongs to ${tenant}/${env}/${channel}, not ${this.o.tenant}/${this.o.env}/${this.o.channel}`);
+    }
+    this.state = persisted;
+    for (const candidate of [persisted.active, persisted.previous]) {
+      if (!candidate) continue;
+      try {
+        this.active = await this.reverify(candidate);
+      } catch (e) {
+        await this.reportRefusal(this.refuse(e, candidate.version, 'boot'), { version: candidate.version, releaseId: candidate.releaseId, pack: { digest: candidate.packDigest, size: candidate.packSize } });
+        continue;
+      }
+      const fallback = candidate !== persisted.active;
+      this.log.info({ msg: 'runtime: pack restored from disk', version: candidate.version, packDigest: candidate.packDigest, fallback });
+      if (fallback) {
+        // the active release failed its check: the previous one becomes active (rollback floor unchanged)
+        const next: RuntimeState = { ...persisted, active: candidate };
+        delete (next as { previous?: StoredRelease }).previous;
+        await this.store.writeState(next);
+        this.state = next;
+        await this.store.prune([candidate]).catch(() => undefined);
+        await this.reportActivated(candidate, this.active.notice.claims.caseId);
+      }
+      return;
+    }
+  }
+
+  /** Boot re-verification of a persisted release; an expired notice is accepted as stale (see docs). */
+  private async reverify(stored: StoredRelease): Promise<Active> {
+    const jws = await this.store.readText(stored.noticeFile).catch((cause: unknown) => {
+      throw new KoaRefusal('NOTICE_MALFORMED', `persisted notice ${stored.noticeFile} is unreadable: ${(cause as Error).message}`, {}, { cause });
+    });
+    let notice: Active['notice'];
+    try {
+      notice = await verifyReleaseNotice(jws, { trustRoot: this.o.trustRoot, scope: this.scope, lastTrustedVersion: stored.version - 1, now: this.clock() });
+    } catch (e) {
+      // NOTICE_EXPIRED is thrown only after signature, scope and version passed: authentic but stale
+      if (!(isKoaRefusal(e) && e.code === 'NOTICE_EXPIRED')) throw e;
+      const claims = peekNoticeClaims(jws) as VerifiedNotice['claims'];
+      if (claims.version !== e.details['version'] || claims.pack?.digest !== e.details['packDigest']) throw e;
+      notice = { jws, claims };
+    }
+    if (notice.claims.version !== stored.version || notice.claims.pack.digest !== stored.packDigest) {
+      throw new KoaRefusal('RELEASE_PACK_DIGEST_MISMATCH', `state.json names version ${stored.version} / ${stored.packDigest}, the signed notice says ${notice.claims.version} / ${notice.claims.pack.digest}`);
+    }
+    const bytes = await this.store.read(stored.packFile).catch((cause: unknown) => {
+      throw new KoaRefusal('RELEASE_PACK_DIGEST_MISMATCH', `persisted pack ${stored.packFile} is unreadable: ${(cause as Error).message}`, {}, { cause });
+    });
+    verifyPackBytes(bytes, notice.claims.pack);
+    return { stored, notice, pack: this.decode(bytes) };
+  }
+
+  private decode(bytes: Uint8Array): DecodedPack {
+    const pack = decodePack(bytes, { maxBytes: this.maxPackBytes });
+    if (pack.manifest.tenant !== this.scope.tenant) {
+      throw new KoaRefusal('PACK_FORMAT_INVALID', `pack manifest tenant ${pack.manifest.tenant} is not the consumer's tenant ${this.scope.tenant}`, { field: 'manifest.tenant' });
+    }
+    return pack;
+  }
+
+  private async process(jws: string): Promise<OfferResult> {
+    if (this.active && jws === this.active.notice.jws) return { outcome: 'unchanged', version: this.active.notice.claims.version };
+    try {
+      // 1–8: the notice (release/verify)
+      const notice = await verifyReleaseNotice(jws, { trustRoot: this.o.trustRoot, scope: this.scope, lastTrustedVersion: this.state.lastTrustedVersion, now: this.clock() });
+      const { pack: expected, version } = notice.claims;
+      // 9: download with a bound (the notice's size, never more than maxPackBytes), check size + digest
+      if (expected.size > this.maxPackBytes) {
+        throw new KoaRefusal('RELEASE_PACK_SIZE_MISMATCH', `notice names a ${expected.size}-byte pack, above this consumer's bound of ${this.maxPackBytes}`);
+      }
+      const bytes = await this.obtainPack(expected.digest, expected.size);
+      verifyPackBytes(bytes, expected);
+      const pack = this.decode(bytes);
+      // persist the exact bytes, then the state (last), then switch
+      const packFile = await this.store.writePack(expected.digest, bytes);
+      const noticeFile = await this.store.writeNotice(version, jws);
+      const stored: StoredRelease = { version, releaseId: notice.claims.releaseId, packDigest: expected.digest, packSize: expected.size, noticeFile, packFile, activatedAt: this.clock().toISOString() };
+      const next: RuntimeState = { ...this.state, lastTrustedVersion: version, active: stored, ...(this.active ? { previous: this.active.stored } : { previous: undefined }) };
+      if (next.previous === undefined) delete (next as { previous?: StoredRelease }).previous;
+      await this.store.writeState(next);
+      this.state = next;
+      this.active = { stored, notice, pack };
+      await this.store.prune([next.active, next.previous]).catch((e: unknown) => this.log.warn({ msg: 'runtime: prune failed', error: (e as Error).message }));
+      this.log.info({ msg: 'runtime: activated', version, releaseId: stored.releaseId, packDigest: expected.digest, entities: pack.entities.length });
+      await this.reportActivated(stored, notice.claims.caseId);
+      return { outcome: 'activated', version, packDigest: expected.digest };
+    } catch (e) {
+      const refusal = this.refuse(e, peekVersion(jws), 'offer');
+      const key = sha256Digest(typeof jws === 'string' ? jws : String(jws));
+      if (!this.refusedSeen.has(key)) {
+        if (this.refusedSeen.size > 256) this.refusedSeen.clear();
+        this.refusedSeen.add(key);
+        await this.reportRefusal(refusal, peekNoticeClaims(jws));
+      }
+      return { outcome: 'refused', code: refusal.code, message: refusal.message };
+    }
+  }
+
+  /** A pack already on disk (e.g. a rollback to an earlier pack) is reused; its bytes are still verified. */
+  private async obtainPack(digest: string, size: number): Promise<Uint8Array> {
+    const local = this.store.packFileFor(digest);
+    if (await this.store.exists(local)) return this.store.read(local);
+    try {
+      return await this.fetchPack(digest, size);
+    } catch (e) {
+      if (isKoaRefusal(e)) throw e;
+      throw new KoaRefusal('CONSUMER_DOWNLOAD_FAILED', `pack ${digest} download failed: ${(e as Error)?.message}`, {}, { cause: e });
+    }
+  }
+
+  private refuse(e: unknown, version: number | undefined, during: 'boot' | 'offer'): RuntimeRefusal {
+    const refusal: RuntimeRefusal = {
+      code: isKoaRefusal(e) ? e.code : 'INTERNAL',
+      message: isKoaRefusal(e) ? e.message : `unexpected: ${(e as Error)?.message ?? String(e)}`,
+      at: this.clock().toISOString(),
+      ...(version !== undefined && { version }),
+    };
+    this.lastRefusal = refusal;
+    this.log.warn({ msg: `runtime: refused during ${during}`, code: refusal.code, reason: refusal.message, version });
+    return refusal;
+  }
+
+  private envelope(caseId: string | undefined) {
+    return {
+      id: this.newId(),
+      time: this.clock().toISOString(),
+      source: `runtime/${this.o.consumerId}`,
+      tenant: this.scope.tenant,
+      aggregateId: this.o.consumerId,
+      actor: `consumer:${this.o.consumerId}`,
+      ...(caseId !== undefined && { correlationId: caseId }),
+    };
+  }
+
+  private async reportActivated(stored: StoredRelease, caseId: string): Promise<void> {
+    await this.report(
+      createEvent(ConsumerActivated, {
+        ...this.envelope(caseId),
+        data: { consumerId: this.o.consumerId, env: this.scope.env, channel: this.scope.channel, releaseId: stored.releaseId, version: stored.version, packDigest: stored.packDigest, activatedAt: this.clock().toISOString() },
+      }),
+    );
+  }
+
+  /** `claimed` may be unverified (it only annotates the report; fields are format-checked). */
+  private async reportRefusal(refusal: RuntimeRefusal, claimed: Partial<VerifiedNotice['claims']> | undefined): Promise<void> {
+    await this.report(
+      createEvent(ConsumerRefused, {
+        ...this.envelope(undefined),
+        data: {
+          consumerId: this.o.consumerId,
+          env: this.scope.env,
+          channel: this.scope.channel,
+          code: refusal.code,
+          message: refusal.message.slice(0, 1024),
+          ...(Number.isSafeInteger(claimed?.version) && { version: claimed?.version }),
+          ...(typeof claimed?.pack?.digest === 'string' && /^sha256:[0-9a-f]{64}$/.test(claimed.pack.digest) && { packDigest: claimed.pack.digest }),
+          ...(typeof claimed?.releaseId === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(claimed.releaseId) && { releaseId: claimed.releaseId }),
+        },
+      }),
+    );
+  }
+
+  /** Reports go through a disk outbox: written first, removed once NATS acknowledged the append. */
+  private async report(event: KoaEvent): Promise<void> {
+    if (!this.o.messaging) return;
+    await this.store.putOutbox(event.id, event);
+    await this.flushOutbox();
+  }
+
+  private async flushOutbox(): Promise<void> {
+    const messaging = this.o.messaging;
+    if (!messaging) return;
+    for (const { id, event } of await this.store.listOutbox()) {
+      try {
+        await messaging.append([event as KoaEvent]);
+        await this.store.removeOutbox(id);
+      } catch (e) {
+        if (isKoaRefusal(e) && !e.retryable) {
+          this.log.error({ msg: 'runtime: report refused by messaging, dropped', id, code: e.code });
+          await this.store.removeOutbox(id);
+          continue;
+        }
+        this.log.warn({ msg: 'runtime: report not sent yet (kept in outbox)', id, error: (e as Error)?.message });
+        return;
+      }
+    }
+  }
+
+  private async follow(attempt = 0): Promise<void> {
+    const messaging = this.o.messaging as RuntimeMessaging;
+    if (this.stopped) return;
+    try {
+      await this.serialized(() => this.flushOutbox());
+      const last = await messaging.lastMessage(STREAMS.releases.name, this.subject);
+      if (last) await this.offer(textOf(last));
+      // last-per-subject re-delivers the message just handled (an identical notice is a no-op), so
+      // nothing published between the two calls is missed
+      this.watchHandle = await messaging.watch({ stream: STREAMS.releases.name, filterSubject: this.subject, deliver: 'last-per-subject' }, async (m) => {
+        await this.offer(textOf(m));
+        await this.serialized(() => this.flushOutbox());
+      });
+      if (this.stopped) await this.watchHandle.stop();
+      this.log.info({ msg: 'runtime: following release notices', subject: this.subject });
+    } catch (e) {
+      const delay = Math.min(30_000, 500 * 2 ** attempt);
+      this.log.warn({ msg: 'runtime: release feed unavailable, serving from disk; retrying', error: (e as Error)?.message, retryInMs: delay });
+      this.retryTimer = setTimeout(() => void this.follow(attempt + 1), delay);
+      this.retryTimer.unref?.();
+    }
+  }
+}
+
+const textOf = (m: RawMessage): string => Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).toString('utf8');
+
+function peekVersion(jws: unknown): number | undefined {
+  const v = peekNoticeClaims(jws)?.version;
+  return Number.isSafeInteger(v) ? (v as number) : undefined;
+}
