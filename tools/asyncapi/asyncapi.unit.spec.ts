@@ -37,7 +37,7 @@ describe('docs/asyncapi.yaml', () => {
     // a channel address per subject family
     const addresses = document?.allChannels().all().map((c) => c.address()) ?? [];
     expect(addresses).toEqual(expect.arrayContaining(['koa.evt.{tenant}.release.{id}', 'koa.ingest.{tenant}.{source}', 'koa.release.{tenant}.{env}.{channel}', 'koa.audit.{tenant}', 'koa.dlq.{consumer}']));
-  }, 20_000);
+  }, 30_000);
 
   it('describes every catalog type as a message whose payload pins its type and data schema', () => {
     const doc = parse(generated) as { components: { messages: Record<string, { name: string; payload: { allOf: Array<{ properties?: Record<string, { const?: string }> }> } }> } };
