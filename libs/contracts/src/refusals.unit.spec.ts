@@ -15,9 +15,9 @@ describe('refusal catalog', () => {
     }
   });
 
-  it('marks only transient conditions retryable, and 4xx client errors except conflicts are never retryable', () => {
+  it('marks only transient conditions retryable: a retryable 4xx is a timing status (conflict, rate limit, ...)', () => {
     for (const [code, r] of entries) {
-      if (r.retryable && r.http < 500) expect([409]).toContain(r.http); // e.g. CONCURRENCY_CONFLICT
+      if (r.retryable && r.http < 500) expect([408, 409, 423, 425, 429]).toContain(r.http); // e.g. CONCURRENCY_CONFLICT
       if (code.endsWith('_UNAVAILABLE')) expect(r.retryable).toBe(true);
     }
   });
