@@ -170,6 +170,11 @@ describe('konnaxion-release (private nats-server + throw-away Postgres)', () => 
       expect(Buffer.from(bytes).equals(Buffer.from(s.packBytes))).toBe(true);
     }
     expect((await httpGet(`/v1/tenants/${TENANT}/packs/${s.packDigest}`, { 'If-None-Match': `"${s.packDigest}"` })).status).toBe(304);
+    const head = await fetch(`${base}/v1/tenants/${TENANT}/packs/${s.packDigest}`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(String(s.packBytes.byteLength));
+    expect((await head.arrayBuffer()).byteLength).toBe(0);
+    expect(await (await httpGet(`/v1/tenants/bad.tenant/packs/${s.packDigest}`)).json()).toMatchObject({ code: 'SUBJECT_TOKEN_INVALID' });
     const missing = await httpGet(`/v1/tenants/${TENANT}/packs/${sha256Digest('nothing')}`);
     expect(missing.status).toBe(404);
     expect(missing.headers.get('content-type')).toContain('application/problem+json');
