@@ -13,7 +13,7 @@ export {
   RELEASE_TASKS_CONSUMER,
   RELEASE_CHANNELS_CONSUMER,
 } from './release-feature.module';
-export type { ReleaseConfig } from './config';
+export { DEFAULT_TRUSTED_BUILDERS, type ReleaseConfig } from './config';
 export { ReleaseProcess, releaseEventId, MAX_CONCURRENCY_ATTEMPTS, type ReleaseOutcome, type ReleaseProcessSettings } from './release-process';
 export { RELEASE_KEYS, DevKeyringProvider, type ReleaseKeyProvider } from './keys';
 export { ReleaseEventsController } from './release-events.controller';
