@@ -160,7 +160,7 @@ describe('konnaxion-release (private nats-server + throw-away Postgres)', () => 
 
   it('downloads the exact pack bytes with type, length and ETag, by path and by query; 304 on If-None-Match; 404 PACK_NOT_FOUND', async () => {
     const s = first();
-    for (const path of [`/v1/tenants/${TENANT}/packs/${s.packDigest}`, `/v1/packs/${s.packDigest}?tenant=${TENANT}`]) {
+    for (const path of [`/v1/tenants/${TENANT}/packs/${s.packDigest}`, `/v1/tenants/${TENANT}/packs/${encodeURIComponent(s.packDigest)}`, `/v1/packs/${s.packDigest}?tenant=${TENANT}`]) {
       const res = await httpGet(path);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('application/vnd.koa.pack.v1+tar');
