@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Logger } from '@nestjs/common';
+import { metrics } from '@opentelemetry/api';
 import {
   ChannelAdvanced,
   KoaRefusal,
@@ -108,6 +109,10 @@ export function releaseEventId(tenant: string, releaseId: string, step: 'verifie
  */
 export class ReleaseProcess {
   private readonly log = new Logger('ReleaseProcess');
+  /** gate outcomes (ARCHITECTURE.md §8): `koa.release.decisions{outcome, code, env}` */
+  private readonly decisions = metrics.getMeter('konnaxion-release').createCounter('koa.release.decisions', {
+    description: 'Pre-activation release decisions, by outcome (verified/refused), refusal code and environment',
+  });
 
   constructor(
     private readonly messaging: Messaging,
@@ -173,6 +178,7 @@ export class ReleaseProcess {
             }),
             release.lastSequence,
           );
+          this.decisions.add(1, { outcome: 'refused', code: decision.code, env: request.env });
           this.log.warn({ msg: 'release refused', tenant: request.tenant, caseId: request.caseId, releaseId, code: decision.code, check: decision.check, detail: decision.message });
           return { outcome: 'refused', releaseId, code: decision.code, resumed: false };
         }
@@ -189,6 +195,7 @@ export class ReleaseProcess {
           release.lastSequence,
         );
         if (ack.duplicate) return this.run(task, request, releaseId, working);
+        this.decisions.add(1, { outcome: 'verified', env: request.env });
         return this.activate(task, request, releaseId, ack.seq);
       }
       case 'verified':
