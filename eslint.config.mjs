@@ -5,6 +5,11 @@ import nx from '@nx/eslint-plugin';
 const NATS = ['@nats-io/*'];
 const ORM = ['typeorm', '@nestjs/typeorm', 'pg'];
 const JOSE = ['jose'];
+// Node built-ins are not npm packages, so bannedExternalImports cannot ban them: no-restricted-imports does.
+const builtins = (names) => names.flatMap((m) => [m, `node:${m}`]);
+const NODE_NETWORK = builtins(['http', 'https', 'http2', 'net', 'tls', 'dgram', 'dns', 'child_process']);
+const NODE_IO = [...NODE_NETWORK, ...builtins(['fs', 'fs/promises', 'worker_threads', 'cluster'])];
+const restrict = (names, why) => ['error', { paths: names.map((name) => ({ name, message: why })) }];
 
 export default [
   ...nx.configs['flat/base'],
@@ -29,10 +34,10 @@ export default [
             { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:data-access', 'type:messaging', 'type:util'], bannedExternalImports: [...NATS, ...ORM, ...JOSE] },
             { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:data-access', 'type:domain', 'type:util'], bannedExternalImports: [...NATS, ...JOSE] },
             { sourceTag: 'type:messaging', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: [...ORM, ...JOSE] },
-            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:util'], bannedExternalImports: [...NATS, ...ORM, ...JOSE, '@nestjs/*', 'node:fs', 'fs', 'node:net', 'net', 'node:http', 'http'] },
+            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:util'], bannedExternalImports: [...NATS, ...ORM, ...JOSE, '@nestjs/*'] },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: [...NATS, ...ORM, ...JOSE, '@nestjs/*'] },
             // verification is pure and network-free (sigstore's verify package): jose and contracts only
-            { sourceTag: 'type:verify', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: [...NATS, ...ORM, '@nestjs/*', 'node:net', 'net', 'node:http', 'http', 'node:https', 'https'] },
+            { sourceTag: 'type:verify', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: [...NATS, ...ORM, '@nestjs/*'] },
             { sourceTag: 'type:signing', onlyDependOnLibsWithTags: ['type:verify', 'type:util'], bannedExternalImports: [...NATS, ...ORM, '@nestjs/*'] },
             { sourceTag: 'type:sdk', onlyDependOnLibsWithTags: ['type:verify', 'type:messaging', 'type:util'], bannedExternalImports: [...ORM, ...JOSE, '@nestjs/*'] },
             { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:messaging', 'type:data-access', 'type:util', 'type:verify', 'type:signing', 'type:domain'], bannedExternalImports: [] },
@@ -51,6 +56,18 @@ export default [
         },
       ],
     },
+  },
+  {
+    // type:verify: verification is pure and network-free (sigstore's verify package)
+    files: ['libs/release/verify/src/**/*.ts'],
+    ignores: ['**/*.spec.ts', '**/testing/**', '**/src/testing.ts'],
+    rules: { 'no-restricted-imports': restrict(NODE_NETWORK, 'libs/release/verify is pure and network-free (ARCHITECTURE.md §10).') },
+  },
+  {
+    // type:domain: pure deciders and projections, no I/O
+    files: ['libs/*/domain/src/**/*.ts'],
+    ignores: ['**/*.spec.ts', '**/testing/**', '**/src/testing.ts'],
+    rules: { 'no-restricted-imports': restrict(NODE_IO, 'domain libs are pure: no file system, network or processes (ARCHITECTURE.md §10).') },
   },
   {
     // Tests and test harnesses may use anything, and may print.

@@ -119,20 +119,16 @@ describe('module boundaries (npm run lint)', () => {
     expect(boundaryMessages('scopeViolation')).toContain('A project tagged with "scope:orgo" can only depend on libs tagged with "scope:orgo", "scope:platform", "scope:shared"');
   });
 
-  // KNOWN GAP (reported): @nx/enforce-module-boundaries applies `bannedExternalImports` only to npm
-  // packages of the project graph, so the Node built-ins banned in eslint.config.mjs ('node:http',
-  // 'node:fs', ...) are NOT refused today. The fix is a `no-restricted-imports` block for
-  // type:verify and type:domain sources (see tools/lint/README.md). These two tests are marked
-  // `failing`: they pass while the gap exists and turn red once the config refuses the import —
-  // then change `it.failing` to `it`.
+  // Node built-ins are not npm packages, so `bannedExternalImports` cannot ban them; the
+  // `no-restricted-imports` blocks for type:verify and type:domain sources in eslint.config.mjs do.
   const builtinRefused = (c: Case, module: string): boolean =>
     errorsOf(c).some((m) => (m.ruleId === 'no-restricted-imports' || m.ruleId === '@nx/enforce-module-boundaries') && m.message.includes(module));
 
-  it.failing('refuses network code in the verify lib (libs/release/verify importing node:http)', () => {
+  it('refuses network code in the verify lib (libs/release/verify importing node:http)', () => {
     expect(builtinRefused('verifyImportsHttp', 'node:http')).toBe(true);
   });
 
-  it.failing('refuses file-system access in a domain lib (libs/orgo/domain importing node:fs)', () => {
+  it('refuses file-system access in a domain lib (libs/orgo/domain importing node:fs)', () => {
     expect(builtinRefused('domainImportsFs', 'node:fs')).toBe(true);
   });
 });
