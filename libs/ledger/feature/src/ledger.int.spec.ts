@@ -98,12 +98,13 @@ describe('audit-ledger service (private nats-server + throw-away Postgres)', () 
 
   it('dead-letters the invalid event with its code and goes on (it is not in the ledger)', async () => {
     const dlq = await publisher.lastMessage(STREAMS.deadLetters.name, subjects.deadLetter(LEDGER_DURABLE));
-    expect(dlq?.headers[DEAD_LETTER_HEADERS.code]).toBe('EVENT_DATA_INVALID');
-    expect(JSON.parse(new TextDecoder().decode(dlq!.data)).id).toBe('bad-1');
+    if (!dlq) throw new Error('expected a dead-letter record');
+    expect(dlq.headers[DEAD_LETTER_HEADERS.code]).toBe('EVENT_DATA_INVALID');
+    expect(JSON.parse(new TextDecoder().decode(dlq.data)).id).toBe('bad-1');
     const entries = (await get(`/v1/ledger/entries?limit=1000`)).body as Array<{ eventId: string; seq: number }>;
     expect(entries.map((e) => e.eventId)).toEqual(events.map((e) => e.id));
-    expect(entries.map((e) => e.seq)).toContain(Number(dlq!.headers[DEAD_LETTER_HEADERS.originalSeq]) + 1);
-    expect(entries.map((e) => e.seq)).not.toContain(Number(dlq!.headers[DEAD_LETTER_HEADERS.originalSeq]));
+    expect(entries.map((e) => e.seq)).toContain(Number(dlq.headers[DEAD_LETTER_HEADERS.originalSeq]) + 1);
+    expect(entries.map((e) => e.seq)).not.toContain(Number(dlq.headers[DEAD_LETTER_HEADERS.originalSeq]));
   });
 
   it('does not append twice: a re-published event (same source#id, new stream seq) and a redelivered seq', async () => {

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap } from '@nestjs/common';
 import { assertToken, KoaRefusal, type AnyKoaEvent } from '@koa/contracts';
 import { MESSAGING, type KoaEventContext, type Messaging } from '@koa/platform/messaging';
 import { DataSource, EntityManager } from '@koa/platform/persistence';
@@ -24,13 +24,21 @@ import { jetStreamReplaySource } from './replay-source';
  * builds it with `new LedgerService(dataSource, messaging?)`).
  */
 @Injectable()
-export class LedgerService {
+export class LedgerService implements OnApplicationBootstrap {
   private readonly log = new Logger('Ledger');
 
   constructor(
     @Inject(DataSource) private readonly ds: DataSource,
-    @Inject(MESSAGING) private readonly messaging?: Messaging,
+    @Optional() @Inject(MESSAGING) private readonly messaging?: Messaging,
   ) {}
+
+  /** Warns when stored projections were written by another projection version (a rebuild is due). */
+  async onApplicationBootstrap(): Promise<void> {
+    const stale = (await this.projectionStatus()).filter((p) => p.lastSeq > 0 && p.version !== p.codeVersion);
+    if (stale.length) {
+      this.log.warn({ msg: 'projections were written by another version: POST /v1/admin/projections/rebuild', projections: stale.map((p) => `${p.name} v${p.version} -> v${p.codeVersion}`) });
+    }
+  }
 
   /**
    * Records one delivered event: chain append + projections in ONE transaction: the inbox
