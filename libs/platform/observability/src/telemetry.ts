@@ -17,7 +17,8 @@ export type TelemetryMode = 'sdk' | 'propagation-only' | 'disabled';
  *   `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_METRICS_EXPORTER`, `OTEL_RESOURCE_ATTRIBUTES`, … itself.
  *
  * `service.name` is `OTEL_SERVICE_NAME` when set, else `serviceName`. Idempotent: a second call
- * returns the mode of the first without installing anything.
+ * returns the mode of the first without installing anything. `env` decides the mode (tests pass
+ * their own); in `'sdk'` mode the SDK itself reads `process.env`.
  */
 export function startTelemetry(serviceName: string, env: Readonly<Record<string, string | undefined>> = process.env): TelemetryMode {
   if (active) return currentMode;
