@@ -1,23 +1,33 @@
 import { Module } from '@nestjs/common';
+import { filters } from '@koa/contracts';
+import { CaseReadModel, ORGO_MIGRATIONS as MIGRATIONS, ORGO_SCHEMA } from '@koa/orgo/data-access';
 import type { ConsumerSpec } from '@koa/platform/messaging';
-import type { EntityList, Migration } from '@koa/platform/persistence';
+import { DataSource, type EntityList, type Migration } from '@koa/platform/persistence';
 import { baseConfigSchema } from '@koa/platform/service';
+import { CaseService } from './case.service';
+import { CasesController } from './cases.controller';
+import { ORGO_DURABLE, OrgoEventsController } from './orgo.consumer';
 
 /**
- * Placeholder wiring for the orgo-control service (filled in by the orgo domain engineer): the Nest
- * feature module its app boots, the durable consumers its handlers serve, and its Postgres schema,
- * entities, migrations and configuration.
+ * The orgo-control feature: the operator API (`CasesController`), the outcome/read-model consumer
+ * (`OrgoEventsController`) and `CaseService`. Booted by `apps/orgo-control` through
+ * `bootstrapService` (which provides MESSAGING, CLOCK, ID_FACTORY, SERVICE_CONFIG and the DataSource
+ * of the `orgo` schema).
  */
-@Module({})
+@Module({
+  controllers: [CasesController, OrgoEventsController],
+  providers: [CaseService, { provide: CaseReadModel, useFactory: (ds: DataSource) => new CaseReadModel(ds), inject: [DataSource] }],
+  exports: [CaseService],
+})
 export class OrgoFeatureModule {}
 
-/** Durable JetStream consumers served by this service's `@EventPattern` handlers. */
-export const ORGO_CONSUMERS: ConsumerSpec[] = [];
+/** Durable JetStream consumers served by orgo-control's handlers. */
+export const ORGO_CONSUMERS: ConsumerSpec[] = [{ durable: ORGO_DURABLE, filterSubject: filters.allEvents, kind: 'event' }];
 /** The service's own Postgres schema. */
-export const ORGO_DB_SCHEMA = 'orgo';
-/** TypeORM entities of the service (from its data-access lib). */
+export const ORGO_DB_SCHEMA = ORGO_SCHEMA;
+/** TypeORM entities of the service (none: the read model uses plain SQL through the DataSource). */
 export const ORGO_ENTITIES: EntityList = [];
-/** Plain-SQL migrations of the service schema, applied in order at boot. */
-export const ORGO_MIGRATIONS: Migration[] = [];
-/** The service's configuration: the base variables (add service variables with `.extend({...})`). */
+/** Plain-SQL migrations of the `orgo` schema. */
+export const ORGO_MIGRATIONS: Migration[] = [...MIGRATIONS];
+/** orgo-control configuration: the base variables (see `baseConfigSchema`); no service-specific ones yet. */
 export const ORGO_CONFIG_SCHEMA = baseConfigSchema.extend({});

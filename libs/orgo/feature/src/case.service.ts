@@ -1,0 +1,165 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { KoaRefusal, digestHex, type AnyKoaEvent, type EventByType } from '@koa/contracts';
+import { CaseReadModel, type CaseQuery } from '@koa/orgo/data-access';
+import {
+  caseIdFor,
+  caseView,
+  commandForOutcome,
+  decide,
+  evolve,
+  initialState,
+  isCaseEvent,
+  isSameTrigger,
+  openCaseCommand,
+  replay,
+  type CaseEvent,
+  type CaseView,
+  type OperatorTrigger,
+  type OutcomeEvent,
+} from '@koa/orgo/domain';
+import { ConcurrencyConflict, MESSAGING, type Messaging } from '@koa/platform/messaging';
+import { CLOCK, type Clock } from '@koa/platform/service';
+
+/** How many times an outcome is re-decided after losing an append race before the delivery is nak'ed. */
+export const MAX_DECIDE_ATTEMPTS = 5;
+
+/** The answer to a trigger: the Case, and whether this call opened it (false: an idempotent retry). */
+export interface TriggerResult {
+  readonly created: boolean;
+  readonly view: CaseView;
+}
+
+/** What recording an outcome did. */
+export type OutcomeResult = 'applied' | 'repaired' | 'already-applied' | 'no-op';
+
+type SnapshotSetSealed = EventByType<'io.koa.ingest.snapshotset.sealed.v1'>;
+
+/**
+ * The command side of orgo-control: load the Case aggregate from the event log, decide with the
+ * pure decider, append with optimistic concurrency on `koa.evt.<tenant>.case.<caseId>`.
+ */
+@Injectable()
+export class CaseService {
+  private readonly log = new Logger('CaseService');
+
+  constructor(
+    @Inject(MESSAGING) private readonly messaging: Messaging,
+    @Inject(CLOCK) private readonly clock: Clock,
+    private readonly readModel: CaseReadModel,
+  ) {}
+
+  /**
+   * Opens the Case of an operator trigger, or answers the existing one:
+   *
+   * - caseId = `caseIdFor(tenant, Idempotency-Key)`; if the Case exists, the same request (key,
+   *   actor, body) ⇒ `created: false` with the Case as it is now; a different one ⇒
+   *   IDEMPOTENCY_KEY_REUSED;
+   * - else the sealed set `snapshotset/<root hex>` gives the digests (SNAPSHOT_NOT_FOUND if the root
+   *   was never sealed for this tenant), and `CaseOpened` + `TaskRequested(build)` are appended with
+   *   `expectedLastSubjectSequence: 0`. Losing that race (a conflict, or a msg-id duplicate of the
+   *   same deterministic event ids) ⇒ answered as a retry.
+   */
+  async trigger(trigger: OperatorTrigger): Promise<TriggerResult> {
+    const caseId = caseIdFor(trigger.tenant, trigger.idempotencyKey);
+    const existing = await this.messaging.readAggregate(trigger.tenant, 'case', caseId);
+    if (existing.lastSequence > 0) return this.answerRetry(trigger, caseId, existing);
+
+    const root = trigger.body.snapshotSetRoot;
+    const set = await this.messaging.readAggregate(trigger.tenant, 'snapshotset', digestHex(root));
+    const sealed = set.events.find((e): e is SnapshotSetSealed => e.type === 'io.koa.ingest.snapshotset.sealed.v1');
+    if (!sealed) throw new KoaRefusal('SNAPSHOT_NOT_FOUND', `snapshot set ${root} is not sealed for tenant ${trigger.tenant}`, { field: 'snapshotSetRoot', root });
+
+    const events = decide(openCaseCommand(trigger, sealed.data.digests), initialState());
+    try {
+      const acks = await this.messaging.append(events, { expectedLastSubjectSequence: 0 });
+      // the event ids are deterministic: a msg-id duplicate means a concurrent identical trigger appended first
+      if (acks[0]?.duplicate) return this.answerRetry(trigger, caseId, await this.messaging.readAggregate(trigger.tenant, 'case', caseId));
+    } catch (e) {
+      if (!(e instanceof ConcurrencyConflict)) throw e;
+      return this.answerRetry(trigger, caseId, await this.messaging.readAggregate(trigger.tenant, 'case', caseId));
+    }
+    this.log.log({ msg: 'case opened', tenant: trigger.tenant, caseId, actor: trigger.actor, env: trigger.body.env, channel: trigger.body.channel });
+    return { created: true, view: caseView(events.reduce(evolve, initialState())) };
+  }
+
+  private async answerRetry(trigger: OperatorTrigger, caseId: string, existing: { events: AnyKoaEvent[]; lastSequence: number }): Promise<TriggerResult> {
+    let state = replay(existing.events);
+    if (state.status === 'initial') throw new KoaRefusal('INTERNAL', `case ${caseId} has events but no CaseOpened`);
+    if (!isSameTrigger(state, trigger)) {
+      throw new KoaRefusal('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${JSON.stringify(trigger.idempotencyKey)} was already used by a different request (case ${caseId}, requested by ${state.trigger.requestedBy})`, { field: 'Idempotency-Key', caseId });
+    }
+    if (state.status === 'open' && state.tasks.length === 0) {
+      // an earlier attempt appended CaseOpened but not TaskRequested (appends are not atomic): finish it
+      const intended = decide(openCaseCommand({ ...trigger, receivedAt: state.trigger.receivedAt, origin: state.trigger.origin }, state.intent.digests), initialState());
+      const missing = intended.filter((e) => !existing.events.some((x) => x.id === e.id));
+      await this.appendOrIgnoreConflict(missing, existing.lastSequence);
+      state = replay([...existing.events, ...missing]);
+    }
+    return { created: false, view: caseView(state) };
+  }
+
+  /** The Case as the event log has it (strongly consistent). CASE_NOT_FOUND if none. */
+  async get(tenant: string, caseId: string): Promise<CaseView> {
+    const { events } = await this.messaging.readAggregate(tenant, 'case', caseId);
+    const state = replay(events);
+    if (state.status === 'initial') throw new KoaRefusal('CASE_NOT_FOUND', `no case ${caseId} for tenant ${tenant}`, { caseId });
+    return caseView(state);
+  }
+
+  /** Cases from the `orgo.cases` read model (eventually consistent), newest first. */
+  list(tenant: string, query: CaseQuery): Promise<CaseView[]> {
+    return this.readModel.list(tenant, query);
+  }
+
+  /**
+   * Records a build or release outcome on its Case: load, decide, append with the loaded last
+   * sequence; on a lost race reload and decide again (at most {@link MAX_DECIDE_ATTEMPTS} times,
+   * then CONCURRENCY_CONFLICT, retryable ⇒ the delivery is nak'ed and retried later).
+   *
+   * Idempotent with no time limit: the Case's own events carry `causationid` = the outcome event
+   * id, so a redelivered outcome is recognised; if only part of an earlier decision was appended,
+   * the missing events (same deterministic ids) are appended now.
+   * Refusals from the decider (CASE_NOT_FOUND, CASE_COMMAND_INVALID, CASE_ALREADY_CLOSED) are
+   * permanent: the transport dead-letters the outcome with that code.
+   */
+  async recordOutcome(event: OutcomeEvent): Promise<OutcomeResult> {
+    const tenant = event.tenantid;
+    const caseId = event.data.caseId;
+    for (let attempt = 1; attempt <= MAX_DECIDE_ATTEMPTS; attempt++) {
+      const { events, lastSequence } = await this.messaging.readAggregate(tenant, 'case', caseId);
+      const caseEvents = events.filter(isCaseEvent);
+      const firstCaused = caseEvents.findIndex((e) => e.causationid === event.id);
+      const command = commandForOutcome(event, this.clock.now().toISOString());
+      let next: CaseEvent[];
+      let result: OutcomeResult;
+      if (firstCaused >= 0) {
+        const intended = decide(command, replay(caseEvents.slice(0, firstCaused)));
+        next = intended.filter((e) => !caseEvents.some((x) => x.id === e.id));
+        if (next.length === 0) return 'already-applied';
+        result = 'repaired';
+      } else {
+        next = decide(command, replay(caseEvents));
+        if (next.length === 0) return 'no-op';
+        result = 'applied';
+      }
+      try {
+        await this.messaging.append(next, { expectedLastSubjectSequence: lastSequence });
+        this.log.log({ msg: `outcome ${result}`, tenant, caseId, cause: event.type, causeId: event.id, appended: next.map((e) => e.type) });
+        return result;
+      } catch (e) {
+        if (!(e instanceof ConcurrencyConflict)) throw e;
+        this.log.warn({ msg: 'case append lost a race; deciding again', tenant, caseId, attempt });
+      }
+    }
+    throw new KoaRefusal('CONCURRENCY_CONFLICT', `case ${caseId}: still conflicting after ${MAX_DECIDE_ATTEMPTS} attempts`, { caseId });
+  }
+
+  private async appendOrIgnoreConflict(events: CaseEvent[], expected: number): Promise<void> {
+    if (events.length === 0) return;
+    try {
+      await this.messaging.append(events, { expectedLastSubjectSequence: expected });
+    } catch (e) {
+      if (!(e instanceof ConcurrencyConflict)) throw e;
+    }
+  }
+}
