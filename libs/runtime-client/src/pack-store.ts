@@ -122,8 +122,11 @@ export class PackStore {
   }
 
   // ---- outbox of reports ---------------------------------------------------------------
-  async putOutbox(id: string, event: unknown): Promise<void> {
-    await this.writeAtomic(`outbox/${id}.json`, JSON.stringify(event));
+  /** Stores a report under `key` (names sort oldest first); keeps at most `max`, dropping the oldest. */
+  async putOutbox(key: string, event: unknown, max = 1000): Promise<void> {
+    await this.writeAtomic(`outbox/${key}.json`, JSON.stringify(event));
+    const names = (await fs.readdir(join(this.dir, 'outbox'))).filter((n) => n.endsWith('.json')).sort();
+    for (const name of names.slice(0, Math.max(0, names.length - max))) await fs.rm(join(this.dir, 'outbox', name), { force: true });
   }
 
   async listOutbox(): Promise<Array<{ id: string; event: unknown }>> {

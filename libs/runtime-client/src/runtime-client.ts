@@ -94,6 +94,9 @@ interface Active {
   readonly pack: DecodedPack;
 }
 
+/** reports kept while no broker is reachable (oldest dropped beyond this) */
+const OUTBOX_MAX = 1000;
+
 const NOOP_LOGGER: RuntimeLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
@@ -125,12 +128,14 @@ export class RuntimeClient {
   private watchHandle: { stop(): Promise<void> } | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private messaging: RuntimeMessaging | undefined;
 
   constructor(private readonly o: RuntimeClientOptions) {
     this.subject = subjects.release(o.tenant, o.env, o.channel); // validates the tokens
     subjects.event(o.tenant, 'consumer', o.consumerId);
     if (o.trustRoot?.env !== o.env) throw new KoaRefusal('CONFIG_INVALID', `trust root is for env ${String(o.trustRoot?.env)}, the consumer for ${o.env}`);
     this.store = new PackStore(o.dataDir);
+    this.messaging = o.messaging;
     this.clock = o.clock ?? (() => new Date());
     this.newId = o.newId ?? randomUUID;
     this.log = o.logger ?? NOOP_LOGGER;
@@ -155,8 +160,18 @@ export class RuntimeClient {
   async start(): Promise<RuntimeStatus> {
     await this.store.init();
     await this.serialized(() => this.loadFromDisk());
-    if (this.o.messaging) await this.follow();
+    if (this.messaging) await this.follow();
     return this.status();
+  }
+
+  /**
+   * Attaches the NATS feed after an offline `start()` (e.g. the broker was unreachable at boot
+   * and has come up): flushes pending reports, catches up with the last notice, follows new ones.
+   */
+  async attachMessaging(messaging: RuntimeMessaging): Promise<void> {
+    if (this.messaging) throw new KoaRefusal('CONFIG_INVALID', 'RuntimeClient: messaging is already attached');
+    this.messaging = messaging;
+    await this.follow();
   }
 
   /** Offers a notice (compact JWS) — from the feed, an HTTP push or a file. Never throws for a refusal. */
@@ -388,20 +403,20 @@ export class RuntimeClient {
 
   /** Reports go through a disk outbox: written first, removed once NATS acknowledged the append. */
   private async report(event: KoaEvent): Promise<void> {
-    if (!this.o.messaging) return;
-    await this.store.putOutbox(event.id, event);
+    const key = `${String(this.clock().getTime()).padStart(15, '0')}-${event.id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    await this.store.putOutbox(key, event, OUTBOX_MAX);
     await this.flushOutbox();
   }
 
   private async flushOutbox(): Promise<void> {
-    const messaging = this.o.messaging;
+    const messaging = this.messaging;
     if (!messaging) return;
     for (const { id, event } of await this.store.listOutbox()) {
       try {
         await messaging.append([event as KoaEvent]);
         await this.store.removeOutbox(id);
       } catch (e) {
-        if (isKoaRefusal(e) && !e.retryable) {
+        if (isKoaRefusal(e) && !e.retryable && e.code !== 'BROKER_UNAVAILABLE') {
           this.log.error({ msg: 'runtime: report refused by messaging, dropped', id, code: e.code });
           await this.store.removeOutbox(id);
           continue;
@@ -413,7 +428,7 @@ export class RuntimeClient {
   }
 
   private async follow(attempt = 0): Promise<void> {
-    const messaging = this.o.messaging as RuntimeMessaging;
+    const messaging = this.messaging as RuntimeMessaging;
     if (this.stopped) return;
     try {
       await this.serialized(() => this.flushOutbox());
