@@ -22,23 +22,23 @@ function snapshotLines(s: readonly SnapshotView[]): string[] {
     ...s.map((x) => {
       if (!x.recorded) return `  - ${x.digest}  (capture not recorded)`;
       const p = x.provenance as { adapter?: { name?: string; version?: string }; sourceRef?: string } | null;
-      return `  - ${x.digest}  ${x.size} B ${q(x.mediaType)} from ${q(x.source)} (${p?.adapter?.name ?? '?'}@${p?.adapter?.version ?? '?'} ${q(p?.sourceRef ?? '?')}) captured ${x.capturedAt} by ${q(x.capturedBy)}`;
+      return `  - ${x.digest}  ${x.size} B ${q(x.mediaType)} from ${q(x.source)} (${q(p?.adapter?.name ?? '?')}@${q(p?.adapter?.version ?? '?')} ${q(p?.sourceRef ?? '?')}) captured ${x.capturedAt} by ${q(x.capturedBy)}`;
     }),
   ];
 }
 
 function buildLines(b: BuildView | null, label = 'Build'): string[] {
   if (!b) return [`${label.padEnd(12)} (not recorded)`];
-  const lines = [`${label.padEnd(12)} ${b.buildId} ${b.status.toUpperCase()} pipeline ${b.pipelineVersion ?? '?'} started ${b.startedAt ?? '?'} finished ${b.finishedAt ?? '-'}`];
+  const lines = [`${label.padEnd(12)} ${b.buildId} ${b.status.toUpperCase()} pipeline ${q(b.pipelineVersion ?? '?')} started ${b.startedAt ?? '?'} finished ${b.finishedAt ?? '-'}`];
   for (const s of b.stages) {
-    const stats = s.stats ? ' ' + Object.entries(s.stats).map(([k, v]) => `${k}=${v}`).join(' ') : '';
+    const stats = s.stats ? ' ' + Object.entries(s.stats).map(([k, v]) => `${q(k)}=${v}`).join(' ') : '';
     lines.push(`  stage ${s.stage.padEnd(9)} ${s.outcome.toUpperCase()} ${s.at}${stats}${s.code ? ` ${s.code}: ${q(s.message ?? '')}` : ''}`);
   }
   if (b.failure) lines.push(`  failed at ${b.failure.stage ?? '?'}: ${b.failure.code ?? '?'} ${q(b.failure.message ?? '')}`);
   const e = b.evidence;
   if (e) {
     lines.push(`  evidence    ${e.passed ? 'PASSED' : 'FAILED'} ${e.rulesPassed}/${e.rulesEvaluated - e.truncated} rules passed${e.truncated ? ` (+${e.truncated} not listed)` : ''}, ${e.rulesFailed} failed, digest ${e.evidenceDigest}`);
-    for (const f of e.failures) lines.push(`    x ${f.rule}${f.code ? ` ${f.code}` : ''}${f.subject ? ` [${q(f.subject)}]` : ''}${f.message ? `: ${q(f.message)}` : ''}`);
+    for (const f of e.failures) lines.push(`    x ${q(f.rule)}${f.code ? ` ${f.code}` : ''}${f.subject ? ` [${q(f.subject)}]` : ''}${f.message ? `: ${q(f.message)}` : ''}`);
   } else lines.push('  evidence    (not recorded)');
   if (b.pack) lines.push(`  pack        ${b.pack.digest} ${b.pack.size ?? '?'} B, provenance ${b.pack.provenanceDigest ?? '?'}`);
   return lines;

@@ -114,6 +114,19 @@ describe('what happened: release', () => {
   });
 });
 
+describe('text rendering', () => {
+  it('never prints raw control characters from event data (terminal injection): they are JSON-escaped', () => {
+    const { events, ids } = releaseStoryEvents();
+    const hostile = events.map((e) =>
+      e.type === CaseOpened.type ? ({ ...e, data: { ...e.data, trigger: { ...(e.data as { trigger: object }).trigger, reason: 'ok\n\u001b[2JFAKE: all good' } } } as AnyKoaEvent) : e,
+    );
+    const text = renderReleaseStory(releaseStory(selectReleaseRecords(given(hostile), 'acme', ids.releaseId)));
+    expect(text).not.toContain('\u001b');
+    expect(text).toContain('why: "ok\\n\\u001b[2JFAKE: all good"');
+    expect(text.split('\n').some((line) => line.startsWith('FAKE'))).toBe(false);
+  });
+});
+
 describe('what happened: case', () => {
   it('Given a build that failed validation, Then the case story shows the failing stage, the evidence failures and no pack', () => {
     const { events, ids } = releaseStoryEvents({ tag: 'f' });
