@@ -5,7 +5,6 @@ import {
   STREAMS,
   digestHex,
   isKoaRefusal,
-  objectNameFor,
   sha256Digest,
   subjects,
   type EventByType,
@@ -64,7 +63,7 @@ export interface SealResult {
  * Capture = store once, record once, with no time limit on de-duplication:
  *
  * 1. if `snapshot/<hex>` already has an event for the tenant ⇒ duplicate (nothing stored);
- * 2. put the bytes to `koa-snapshots` at `<tenant>/<hex>` — skipped when an object of that name
+ * 2. build and validate the SnapshotCaptured event (nothing is stored if it is refused), then put the bytes to `koa-snapshots` at `<tenant>/<hex>` — skipped when an object of that name
  *    and size exists AND its bytes hash to the digest (a leftover of an interrupted capture;
  *    anything else under that name is overwritten with the right bytes);
  * 3. append `SnapshotCaptured` with `expectedLastSubjectSequence: 0`; a `ConcurrencyConflict`
@@ -88,8 +87,14 @@ export class SnapshotService {
     const existing = await this.firstCapture(req.tenant, hex);
     if (existing) return this.duplicateOf(existing);
 
+    // build (and so validate) the event before storing anything: a refusal leaves nothing behind
+    const capturedAt = this.clock.now().toISOString();
+    const event = snapshotCapturedEvent(
+      { id: this.ids.next(), time: capturedAt, tenant: req.tenant, actor: req.actor, ...(req.reason !== undefined && { reason: req.reason }), ...(req.traceparent !== undefined && { traceparent: req.traceparent }) },
+      { digest: req.digest, size: req.size, mediaType: req.mediaType, source: req.source, provenance: stampProvenance(req.provenance, capturedAt) },
+    );
     const blobs = await this.messaging.blobs(OBJECT_STORES.snapshots.bucket);
-    const name = objectNameFor(req.tenant, req.digest);
+    const name = event.data.objectName;
     const info = await blobs.info(name);
     let reuse = false;
     if (info && info.size === req.size) {
@@ -98,11 +103,6 @@ export class SnapshotService {
     }
     if (!reuse) await blobs.put(name, req.bytes, { description: `${req.mediaType} from ${req.source}` });
 
-    const capturedAt = this.clock.now().toISOString();
-    const event = snapshotCapturedEvent(
-      { id: this.ids.next(), time: capturedAt, tenant: req.tenant, actor: req.actor, ...(req.reason !== undefined && { reason: req.reason }), ...(req.traceparent !== undefined && { traceparent: req.traceparent }) },
-      { digest: req.digest, size: req.size, mediaType: req.mediaType, source: req.source, provenance: stampProvenance(req.provenance, capturedAt) },
-    );
     try {
       const [ack] = await this.messaging.append([event], { expectedLastSubjectSequence: 0 });
       if (!ack.duplicate) {
