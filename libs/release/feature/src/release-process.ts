@@ -70,7 +70,10 @@ export type ReleaseOutcome =
     };
 
 /** Attempts of the whole (idempotent) run when an optimistic-concurrency append loses a race. */
-export const MAX_CONCURRENCY_ATTEMPTS = 5;
+export const MAX_CONCURRENCY_ATTEMPTS = 6;
+
+/** Jittered pause before re-running after a lost race, so contenders spread out (≤ 25 ms × attempt). */
+const backoff = (attempt: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 25 * attempt)));
 
 const SOURCE = 'konnaxion-release';
 const ACTOR = 'service:konnaxion-release';
@@ -147,6 +150,7 @@ export class ReleaseProcess {
       } catch (e) {
         if (e instanceof ConcurrencyConflict && attempt < MAX_CONCURRENCY_ATTEMPTS) {
           this.log.debug({ msg: 'lost an append race; reloading', releaseId, attempt, subject: e.subject });
+          await backoff(attempt);
           continue;
         }
         throw e;
@@ -287,7 +291,10 @@ export class ReleaseProcess {
         });
         return 'published';
       } catch (e) {
-        if (e instanceof ConcurrencyConflict && attempt < MAX_CONCURRENCY_ATTEMPTS) continue;
+        if (e instanceof ConcurrencyConflict && attempt < MAX_CONCURRENCY_ATTEMPTS) {
+          await backoff(attempt);
+          continue;
+        }
         throw e;
       }
     }
