@@ -16,6 +16,8 @@ export interface Sample {
   readonly peakRssBytes?: number;
   /** the correctness check of this run: ok, or what was wrong */
   readonly check: { readonly ok: boolean; readonly detail: string };
+  /** further figures worth keeping (e.g. per-consumer cost), copied to the results JSON */
+  readonly extra?: Readonly<Record<string, number>>;
 }
 
 export type Metric =
@@ -31,8 +33,13 @@ export interface Goal {
   readonly max?: number;
 }
 
+/** `smoke`: tiny sizes for CI (correctness only); `quick`: about two minutes; `full`: the issue's sizes. */
+export type BenchMode = 'smoke' | 'quick' | 'full';
+
 export interface BenchContext {
+  /** true in quick AND smoke mode (smaller than full) */
   readonly quick: boolean;
+  readonly mode: BenchMode;
   readonly natsUrl: string;
   readonly pgUrl: (database: string) => Promise<string>;
   readonly log: (line: string) => void;
@@ -46,6 +53,8 @@ export interface Suite {
   readonly goal: Goal;
   /** variants measured separately (e.g. 1 MiB and 64 MiB packs) */
   readonly variants?: (ctx: BenchContext) => readonly string[];
+  /** alternating rounds for this suite when fewer than the run's default (never below 3) */
+  readonly rounds?: (ctx: BenchContext) => number;
   setup?(ctx: BenchContext, variant: string): Promise<void>;
   anchor(ctx: BenchContext, variant: string, round: number): Promise<Sample>;
   ours(ctx: BenchContext, variant: string, round: number): Promise<Sample>;
@@ -63,10 +72,13 @@ export interface PairResult {
 
 export interface SampleSummary {
   readonly rate: number;
+  readonly work: number;
+  readonly seconds: number;
   readonly p50Ms?: number;
   readonly p99Ms?: number;
   readonly peakRssMiB?: number;
   readonly check: Sample['check'];
+  readonly extra?: Sample['extra'];
 }
 
 export interface SuiteResult {
@@ -97,14 +109,21 @@ export const median = (values: readonly number[]): number => percentile(values, 
 function summarize(s: Sample): SampleSummary {
   return {
     rate: s.work / s.seconds,
+    work: s.work,
+    seconds: s.seconds,
     ...(s.latenciesMs && s.latenciesMs.length > 0 && { p50Ms: percentile(s.latenciesMs, 50), p99Ms: percentile(s.latenciesMs, 99) }),
     ...(s.peakRssBytes !== undefined && { peakRssMiB: s.peakRssBytes / 1024 / 1024 }),
     check: s.check,
+    ...(s.extra && { extra: s.extra }),
   };
 }
 
+/** Picks the size for the run's mode. */
+export const bySize = <T>(ctx: BenchContext, sizes: { readonly smoke: T; readonly quick: T; readonly full: T }): T => sizes[ctx.mode];
+
 /** Runs anchor and ours alternately `rounds` times (A B, B A, A B, ... so order effects cancel). */
-export async function runSuite(suite: Suite, ctx: BenchContext, rounds: number): Promise<SuiteResult[]> {
+export async function runSuite(suite: Suite, ctx: BenchContext, defaultRounds: number): Promise<SuiteResult[]> {
+  const rounds = Math.max(3, Math.min(defaultRounds, suite.rounds?.(ctx) ?? defaultRounds));
   const results: SuiteResult[] = [];
   for (const variant of suite.variants?.(ctx) ?? ['default']) {
     const pairs: PairResult[] = [];
@@ -147,7 +166,8 @@ export async function runSuite(suite: Suite, ctx: BenchContext, rounds: number):
   return results;
 }
 
-const fmt = (n: number | undefined, digits = 2): string => (n === undefined || Number.isNaN(n) ? '—' : n >= 100 ? n.toFixed(0) : n.toFixed(digits));
+const fmt = (n: number | undefined, digits = 2): string =>
+  n === undefined || Number.isNaN(n) ? '—' : n >= 100 ? n.toFixed(0) : n !== 0 && Math.abs(n) < 0.1 ? n.toPrecision(2) : n.toFixed(digits);
 
 /** The short Markdown table printed to stdout and pasted into docs/performance.md. */
 export function markdownTable(results: readonly SuiteResult[]): string {

@@ -1,13 +1,20 @@
 /**
- * `npm run bench [-- --quick] [-- --only a,b]`: starts its own nats-server and PostgreSQL on
- * loopback (never the shared ones), runs every suite (anchor and ours alternated), stops what it
- * started, writes bench/results/<timestamp>.json and prints a Markdown table.
+ * `npm run bench [-- --quick | --smoke] [-- --only a,b] [-- --out file.json]`: starts its own
+ * nats-server and PostgreSQL on loopback (never the shared ones), runs every suite (anchor and
+ * ours alternated), stops what it started, writes the results JSON (bench/results/<timestamp>.json
+ * unless `--out` names a file), prints a Markdown table and the line `results written to <file>`.
+ *
+ * Exit codes: 0 every suite measured correctly (goals may be missed: that is reported, not an
+ * error); 1 a suite produced a wrong result or failed; 2 bad arguments; 3 the run overran its
+ * deadline (`--deadline-s`, default 110 s in smoke mode, none otherwise).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { PrivateNatsServer, PrivatePostgres } from '@koa/platform/testing';
-import { markdownTable, runSuite, type BenchContext, type SuiteResult } from './harness';
+import { markdownTable, runSuite, type BenchContext, type BenchMode, type SuiteResult } from './harness';
 import { SUITES } from './suites';
+import { stopAll } from './suites/common';
 
 const write = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -15,23 +22,45 @@ const write = (line: string): void => {
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  const quick = args.includes('--quick');
-  const onlyArg = args.find((a) => a.startsWith('--only='))?.slice('--only='.length) ?? (args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined);
+  const option = (name: string): string | undefined =>
+    args.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1) ?? (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+  const mode: BenchMode = args.includes('--smoke') ? 'smoke' : args.includes('--quick') ? 'quick' : 'full';
+  const quick = mode !== 'full';
+  const onlyArg = option('--only');
   const only = onlyArg ? new Set(onlyArg.split(',')) : undefined;
-  const rounds = quick ? 3 : 5;
+  const outArg = option('--out');
+  const deadlineArg = option('--deadline-s');
+  const deadlineS = deadlineArg !== undefined ? Number(deadlineArg) : mode === 'smoke' ? 110 : undefined;
+  if (deadlineS !== undefined && !(deadlineS > 0)) {
+    write(`--deadline-s ${deadlineArg} must be a positive number of seconds`);
+    return 2;
+  }
+  const rounds = mode === 'full' ? 5 : 3;
   const suites = SUITES.filter((s) => !only || only.has(s.name));
-  if (suites.length === 0) {
+  if (suites.length === 0 || (only && suites.length !== only.size)) {
     write(`no suite matches ${onlyArg}; suites: ${SUITES.map((s) => s.name).join(', ')}`);
     return 2;
   }
+  const disposers: Array<() => Promise<unknown>> = [];
+  if (deadlineS !== undefined) {
+    // a hung suite must not hang CI: the stack's exit hook kills the services it spawned
+    setTimeout(() => {
+      process.stderr.write(`bench overran its deadline of ${deadlineS} s; stopping what it started\n`);
+      void Promise.all([stopAll(5_000), ...disposers.map((d) => d().catch(() => undefined))]).finally(() => process.exit(3));
+    }, deadlineS * 1000).unref();
+  }
 
-  write(`kOA benchmarks (${quick ? 'quick' : 'full'}, ${rounds} alternating rounds per suite)`);
+  const loadAtStart = loadavg();
+  write(`kOA benchmarks (${mode}, ${rounds} alternating rounds per suite; load average ${loadAtStart.map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores)`);
   write('starting a private nats-server and PostgreSQL on loopback...');
   const nats = await PrivateNatsServer.start();
+  disposers.push(() => nats.dispose());
   const pg = await PrivatePostgres.start();
+  disposers.push(() => pg.dispose());
   let dbCounter = 0;
   const ctx: BenchContext = {
     quick,
+    mode,
     natsUrl: nats.url,
     pgUrl: async (name) => pg.createDatabase(`${name}_${++dbCounter}`),
     log: write,
@@ -50,12 +79,11 @@ async function main(): Promise<number> {
 
   const table = markdownTable(results);
   write(`\n${table}\n`);
-  const dir = join(__dirname, 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  const file = outArg ? resolve(outArg) : join(__dirname, 'results', `${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(dirname(file), { recursive: true });
   writeFileSync(
     file,
-    JSON.stringify({ started: started.toISOString(), quick, rounds, node: process.version, cpus: require('node:os').cpus().length, results, table }, null, 2),
+    JSON.stringify({ started: started.toISOString(), seconds: (Date.now() - started.getTime()) / 1000, mode, quick, rounds, node: process.version, cpus: cpus().length, loadAverage: { atStart: loadAtStart, atEnd: loadavg() }, results, table }, null, 2),
   );
   write(`results written to ${file}`);
   const wrong = results.filter((r) => !r.correct);

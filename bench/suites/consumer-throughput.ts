@@ -8,12 +8,12 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { createEvent, STREAMS, subjectOf, TaskCompleted, type AnyKoaEvent } from '@koa/contracts';
 import { JetStreamTransport, Messaging } from '@koa/platform/messaging';
 import { openDataSource, PgInboxStore, type DataSource } from '@koa/platform/persistence';
-import { now, seconds, type BenchContext, type Sample, type Suite } from '../harness';
+import { bySize, now, seconds, type BenchContext, type Sample, type Suite } from '../harness';
 
 /** Both sides consume the same N stored events through a fresh durable each round. */
 const TENANT = 'cbench';
 const FILTER = `koa.evt.${TENANT}.>`;
-const size = (ctx: BenchContext): number => (ctx.quick ? 3_000 : 10_000);
+const size = (ctx: BenchContext): number => bySize(ctx, { smoke: 300, quick: 3_000, full: 10_000 });
 
 let raw: NatsConnection | undefined;
 let messaging: Messaging | undefined;

@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { createEvent, STREAMS, subjectOf, TaskCompleted, type KoaEvent } from '@koa/contracts';
 import { Messaging } from '@koa/platform/messaging';
-import { now, seconds, type BenchContext, type Sample, type Suite } from '../harness';
+import { bySize, now, seconds, type BenchContext, type Sample, type Suite } from '../harness';
 
 const WINDOW = 256;
 
@@ -48,7 +48,7 @@ async function streamCount(): Promise<number> {
   return (await jsm.streams.info(STREAMS.events.name)).state.messages;
 }
 
-const size = (ctx: BenchContext): number => (ctx.quick ? 5_000 : 20_000);
+const size = (ctx: BenchContext): number => bySize(ctx, { smoke: 500, quick: 5_000, full: 20_000 });
 
 export const eventAppend: Suite = {
   name: 'event-append',

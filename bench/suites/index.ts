@@ -1,6 +1,9 @@
 import type { Suite } from '../harness';
+import { compile } from './compile';
 import { consumerThroughput } from './consumer-throughput';
+import { consumerVerify } from './consumer-verify';
 import { eventAppend } from './event-append';
+import { localQuery } from './local-query';
 
 /** Every suite, in the order they run. */
-export const SUITES: readonly Suite[] = [eventAppend, consumerThroughput];
+export const SUITES: readonly Suite[] = [eventAppend, consumerThroughput, compile, consumerVerify, localQuery];
