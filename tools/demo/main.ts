@@ -9,6 +9,7 @@
  * `say` function for progress; it throws to fail the demo).
  */
 import { startStack, SERVICE_NAMES, type Stack } from '../stack/stack';
+import { chainSteps, stopDemoConsumer } from './chain-steps';
 
 /** One step of the demo story. */
 export interface DemoStep {
@@ -39,6 +40,7 @@ export const steps: DemoStep[] = [
       }
     },
   },
+  ...chainSteps,
 ];
 
 async function main(): Promise<number> {
@@ -68,6 +70,11 @@ async function main(): Promise<number> {
     failed = true;
     print(`FAILED: ${(e as Error).message}`);
   } finally {
+    const consumerExit = await stopDemoConsumer();
+    if (consumerExit !== null && consumerExit !== 0) {
+      failed = true;
+      print(`  example-consumer exited with code ${consumerExit}`);
+    }
     if (stack) {
       print('stopping');
       const exits = await stack.stop();
