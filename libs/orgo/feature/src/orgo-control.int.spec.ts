@@ -121,6 +121,8 @@ describe('orgo-control (real NATS + Postgres, through the Nest app)', () => {
     const res = await fetch(`${base}/v1/tenants/${tenant}/cases`, { method: 'POST', body: '{nope', headers: { 'content-type': 'application/json', 'x-koa-actor': 'user:alice', 'idempotency-key': 'k-json' } });
     expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(await json(res)).toMatchObject({ code: 'REQUEST_INVALID' });
+    expect(await caseEvents(caseIdFor(tenant, 'k-json'))).toEqual([]);
   });
 
   it.each([
