@@ -10,10 +10,10 @@ const csv = (what: string, item: z.ZodString) =>
 
 /**
  * Builder ids trusted by default: pipeline-worker's default `PIPELINE_BUILDER_ID`
- * (`https://koa.dev/builders/pipeline-worker`) and the short form `koa:pipeline-worker`.
+ * (`https://koa.dev/builders/pipeline-worker`), the one builder id pipeline-worker writes by default.
  * Set `TRUSTED_BUILDERS` to exactly the builders a deployment runs.
  */
-export const DEFAULT_TRUSTED_BUILDERS = ['https://koa.dev/builders/pipeline-worker', 'koa:pipeline-worker'] as const;
+export const DEFAULT_TRUSTED_BUILDERS = ['https://koa.dev/builders/pipeline-worker'] as const;
 
 /**
  * Configuration of konnaxion-release: the base service variables plus
@@ -22,7 +22,7 @@ export const DEFAULT_TRUSTED_BUILDERS = ['https://koa.dev/builders/pipeline-work
  * |---|---|---|
  * | `KEYS_DIR` | directory of the per-environment development keyrings (`<dir>/<env>/`) | `./.koa/keys` |
  * | `ENVIRONMENTS` | comma-separated environments this service releases to (each `[a-z][a-z0-9]{0,15}`) | `dev,staging,prod` |
- * | `TRUSTED_BUILDERS` | comma-separated builder ids whose build provenance is trusted | `https://koa.dev/builders/pipeline-worker,koa:pipeline-worker` |
+ * | `TRUSTED_BUILDERS` | comma-separated builder ids whose build provenance is trusted | `https://koa.dev/builders/pipeline-worker` |
  * | `RELEASE_NOTICE_TTL_SECONDS` | lifetime of a signed release notice (`exp` = `iat` + this) | `2592000` (30 days) |
  * | `PACK_DOWNLOAD_MAX_BYTES` | largest pack the service hashes or serves | `268435456` (256 MiB) |
  */

@@ -10,7 +10,7 @@ describe('RELEASE_CONFIG_SCHEMA', () => {
     expect(c).toMatchObject({
       KEYS_DIR: './.koa/keys',
       ENVIRONMENTS: ['dev', 'staging', 'prod'],
-      TRUSTED_BUILDERS: ['https://koa.dev/builders/pipeline-worker', 'koa:pipeline-worker'],
+      TRUSTED_BUILDERS: ['https://koa.dev/builders/pipeline-worker'],
       RELEASE_NOTICE_TTL_SECONDS: 2_592_000,
       PACK_DOWNLOAD_MAX_BYTES: 268_435_456,
     });

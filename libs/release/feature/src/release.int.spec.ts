@@ -20,7 +20,7 @@ import type { Messaging } from '@koa/platform/messaging';
 import { createServiceApp, type ServiceApp } from '@koa/platform/service';
 import { PrivateNatsServer, createThrowAwayDatabase, eventually, freePort, type ThrowAwayDatabase } from '@koa/platform/testing';
 import { loadTrustRoot, verifyReleaseNotice } from '@koa/release/verify';
-import { releaseScenario, type Scenario, type ScenarioOptions } from '../../domain/src/testing/scenario';
+import { releaseScenario, type Scenario, type ScenarioOptions } from '@koa/release/domain/testing';
 import { RELEASE_CONFIG_SCHEMA, type ReleaseConfig } from './config';
 import { ReleaseFeatureModule, RELEASE_CONSUMERS, RELEASE_DB_SCHEMA, RELEASE_ENTITIES, RELEASE_MIGRATIONS } from './release-feature.module';
 import { ReleaseProcess, releaseEventId } from './release-process';
