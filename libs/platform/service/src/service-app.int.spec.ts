@@ -8,7 +8,7 @@ import { BadRequestException, Controller, Get, Inject, Module } from '@nestjs/co
 import { Client } from 'pg';
 import { KoaRefusal } from '@koa/contracts';
 import { createLogger } from '@koa/platform/observability';
-import { PrivateNatsServer, createThrowAwayDatabase, freePort, type ThrowAwayDatabase } from '@koa/platform/testing';
+import { PrivateNatsServer, createThrowAwayDatabase, eventually, freePort, type ThrowAwayDatabase } from '@koa/platform/testing';
 import type { Messaging } from '@koa/platform/messaging';
 import { createServiceApp, type ServiceApp } from './bootstrap';
 import { CLOCK, ID_FACTORY, MESSAGING, SERVICE_CONFIG, SERVICE_NAME, type Clock, type IdFactory, type ServiceConfig } from './index';
@@ -125,6 +125,21 @@ describe('createServiceApp (in process)', () => {
     const line = logged.map((l) => JSON.parse(l)).find((l) => l.context === 'ProblemDetails' && l.level === 'error');
     expect(line).toMatchObject({ code: 'INTERNAL', service: 'probe-service', msg: 'GET /probe/crash failed' });
     expect(line.err.message).toContain('leaked'); // the log has the cause, the response does not
+  });
+
+  it('turns unready naming the database when it goes away, staying live', async () => {
+    expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+    await db.drop(); // forces every session off; reconnects then fail: the database no longer exists
+    const res = await eventually(
+      async () => {
+        const r = await fetch(`${base}/health/ready`);
+        if (r.status !== 503) throw new Error(`still ${r.status}`);
+        return r;
+      },
+      { timeoutMs: 10_000, what: 'ready 503' },
+    );
+    expect(await res.json()).toEqual({ status: 'unavailable', checks: { nats: 'up', database: 'down' }, down: ['database'] });
+    expect((await fetch(`${base}/health/live`)).status).toBe(200);
   });
 
   it('closes cleanly: HTTP stops and NATS disconnects', async () => {
