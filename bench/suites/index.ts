@@ -3,7 +3,9 @@ import { compile } from './compile';
 import { consumerThroughput } from './consumer-throughput';
 import { consumerVerify } from './consumer-verify';
 import { eventAppend } from './event-append';
+import { fleetFanout } from './fleet-fanout';
+import { ledgerRebuild } from './ledger-rebuild';
 import { localQuery } from './local-query';
 
 /** Every suite, in the order they run. */
-export const SUITES: readonly Suite[] = [eventAppend, consumerThroughput, compile, consumerVerify, localQuery];
+export const SUITES: readonly Suite[] = [eventAppend, consumerThroughput, ledgerRebuild, compile, consumerVerify, localQuery, fleetFanout];
