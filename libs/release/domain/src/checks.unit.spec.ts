@@ -89,7 +89,7 @@ describe('pre-activation checks', () => {
     it('refuses an untrusted builder, naming it', () => {
       const r = checkProvenance({ ...good, trustedBuilders: ['koa:someone-else'] });
       expect(r).toMatchObject({ passed: false, code: 'RELEASE_PROVENANCE_INVALID' });
-      expect((r as { message: string }).message).toContain('koa:pipeline-worker');
+      expect((r as { message: string }).message).toContain('https://koa.dev/builders/pipeline-worker');
     });
     it('refuses an empty trusted-builder list (fail-closed)', () => {
       expect(refusal(checkProvenance({ ...good, trustedBuilders: [] }))).toBe('RELEASE_PROVENANCE_INVALID');

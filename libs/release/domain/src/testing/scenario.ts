@@ -67,7 +67,7 @@ export function releaseScenario(o: ScenarioOptions = {}): Scenario {
   const evidenceDigest = sha256Digest(`evidence for ${salt}`);
   const provenance: DataOf<typeof PackCompiled>['provenance'] = {
     buildType: 'https://koa.dev/pipeline/v1',
-    builder: { id: o.builderId ?? 'koa:pipeline-worker', version: '1.0.0' },
+    builder: { id: o.builderId ?? 'https://koa.dev/builders/pipeline-worker', version: '1.0.0' },
     pipelineVersion: 'p1',
     inputs: [{ digest: snapshot, mediaType: 'text/plain' }],
     snapshotSetRoot: snapshot,
@@ -129,7 +129,7 @@ export const passingFacts = (s: Scenario): ReleaseFacts => ({
   caseEvents: s.caseEvents,
   buildEvents: s.buildEvents,
   storedPack: { digest: s.packDigest, size: s.packBytes.byteLength },
-  trustedBuilders: ['koa:pipeline-worker'],
+  trustedBuilders: ['https://koa.dev/builders/pipeline-worker'],
   policy: { environments: ['dev', 'staging', 'prod'] },
   signingKey: { env: s.env, kid: `${s.env}-release-1` },
 });
