@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { BuildFailed, PackCompiled, ReleaseActivated, ReleaseRefused, STREAMS, SnapshotSetSealed, canonicalDigest, createEvent, digestHex, sha256Digest, subjects, type AnyKoaEvent } from '@koa/contracts';
-import { buildTaskIdFor, caseIdFor, decide, initialState, openCaseCommand, parseOperatorTrigger, releaseTaskIdFor } from '@koa/orgo/domain';
+import { BuildFailed, PackCompiled, ReleaseActivated, ReleaseRefused, STREAMS, SnapshotSetSealed, canonicalDigest, createEvent, digestHex, sha256Digest, subjectOf, subjects, type AnyKoaEvent } from '@koa/contracts';
+import { buildTaskIdFor, caseIdFor, commandForOutcome, decide, initialState, openCaseCommand, parseOperatorTrigger, releaseTaskIdFor, replay } from '@koa/orgo/domain';
 import { Messaging } from '@koa/platform/messaging';
 import { createServiceApp, type ServiceApp } from '@koa/platform/service';
 import { PrivateNatsServer, createThrowAwayDatabase, eventually, freePort, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
@@ -200,6 +200,33 @@ describe('orgo-control (real NATS + Postgres, through the Nest app)', () => {
     ]);
     await eventually(async () => expect(await caseEvents(c3)).toHaveLength(6), { what: 'case closed after refusal' });
     expect((await caseEvents(c3))[5].data).toEqual({ caseId: c3, outcome: 'failed', code: 'RELEASE_PROVENANCE_INVALID', message: 'untrusted builder' });
+  });
+
+  it('the same outcome delivered again (new Nats-Msg-Id, same event) appends nothing', async () => {
+    const again = packCompiled(caseId, 'b-1');
+    await client.publish(subjectOf(again), new TextEncoder().encode(JSON.stringify(again)), { msgId: 'redelivered-b-1' });
+    // a later marker event proves the consumer went past the duplicate
+    await trigger('key-marker', { ...body, reason: 'marker' });
+    await eventually(async () => {
+      const list = await json(await fetch(`${base}/v1/tenants/${tenant}/cases?limit=500`));
+      expect(list.items.map((c: { caseId: string }) => c.caseId)).toContain(caseIdFor(tenant, 'key-marker'));
+    }, { what: 'consumer past the duplicate' });
+    expect(await caseEvents(caseId)).toHaveLength(6);
+    // recognised as already processed (inbox by source#id), not refused by the closed Case: nothing dead-lettered
+    expect(await client.lastMessage(STREAMS.deadLetters.name, subjects.deadLetter('orgo-control'))).toBeUndefined();
+  });
+
+  it('an outcome whose earlier decision was only half appended is completed, not repeated', async () => {
+    await trigger('key-half-outcome', { ...body, reason: 'half outcome' });
+    const c = caseIdFor(tenant, 'key-half-outcome');
+    const compiled = packCompiled(c, 'b-half');
+    const { events, lastSequence } = await client.readAggregate(tenant, 'case', c);
+    const [firstHalf] = decide(commandForOutcome(compiled, NOW), replay(events));
+    await client.append([firstHalf], { expectedLastSubjectSequence: lastSequence });
+    await client.append([compiled]);
+    await eventually(async () => expect(await caseEvents(c)).toHaveLength(4), { what: 'missing half appended' });
+    const types = (await caseEvents(c)).map((e) => `${e.type}:${(e.data as { params?: { kind: string } }).params?.kind ?? ''}`);
+    expect(types).toEqual(['io.koa.orgo.case.opened.v1:', 'io.koa.orgo.task.requested.v1:build', 'io.koa.orgo.task.completed.v1:', 'io.koa.orgo.task.requested.v1:release']);
   });
 
   it('an outcome for a Case that does not exist is dead-lettered CASE_NOT_FOUND; the consumer goes on', async () => {
