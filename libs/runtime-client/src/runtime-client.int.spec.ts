@@ -134,8 +134,10 @@ describe('runtime client', () => {
     await eventually(() => c.status().version === 2, { timeoutMs: 10_000, what: 'version 2 active' });
     expect(c.lookup('fan-f1')?.title).toBe('Exhaust fan F1');
     expect(c.lookup('valve-v2')).toBeUndefined();
-    const activated = (await consumerEvents()).filter((e) => e.type === 'io.koa.runtime.consumer.activated.v1');
-    expect(activated.map((e) => e.data['version'])).toEqual([1, 2]);
+    // the switch happens before the report is appended: wait for it
+    const activatedVersions = async () => (await consumerEvents()).filter((e) => e.type === 'io.koa.runtime.consumer.activated.v1').map((e) => e.data['version']);
+    await eventually(async () => (await activatedVersions()).length === 2, { timeoutMs: 10_000, what: 'ConsumerActivated v2' });
+    expect(await activatedVersions()).toEqual([1, 2]);
   });
 
   const refusals: Array<[string, () => Promise<string>, string]> = [

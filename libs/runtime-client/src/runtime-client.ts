@@ -129,6 +129,7 @@ export class RuntimeClient {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private messaging: RuntimeMessaging | undefined;
+  private reportSeq = 0;
 
   constructor(private readonly o: RuntimeClientOptions) {
     this.subject = subjects.release(o.tenant, o.env, o.channel); // validates the tokens
@@ -403,7 +404,8 @@ export class RuntimeClient {
 
   /** Reports go through a disk outbox: written first, removed once NATS acknowledged the append. */
   private async report(event: KoaEvent): Promise<void> {
-    const key = `${String(this.clock().getTime()).padStart(15, '0')}-${event.id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    this.reportSeq += 1;
+    const key = `${String(this.clock().getTime()).padStart(15, '0')}-${String(this.reportSeq).padStart(9, '0')}-${event.id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
     await this.store.putOutbox(key, event, OUTBOX_MAX);
     await this.flushOutbox();
   }
