@@ -99,6 +99,14 @@ export function rawFromJsMsg(m: JsMsg): RawMessage {
   return { subject: m.subject, seq: m.seq, data: m.data, headers: headersToRecord(m.headers), time: m.time.toISOString() };
 }
 
+/** nats.js takes credentials as options, not in the URL: `nats://user:pass@host:port`. */
+function splitCredentials(url: string): { server: string; user?: string; pass?: string } {
+  const m = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(url);
+  if (!m) return { server: url };
+  const [user, pass] = m[2].split(':');
+  return { server: `${m[1]}${m[3]}`, user: decodeURIComponent(user), pass: pass === undefined ? undefined : decodeURIComponent(pass) };
+}
+
 function toStreamConfig(spec: StreamSpec, replicas: number): Partial<StreamConfig> & { name: string } {
   return {
     name: spec.name,
@@ -152,8 +160,10 @@ export class Messaging {
     const shown = redactUrl(o.url);
     let nc: NatsConnection;
     try {
+      const { server, user, pass } = splitCredentials(o.url);
       nc = await connect({
-        servers: o.url,
+        servers: server,
+        ...(user !== undefined && { user, pass }),
         name: o.name,
         timeout,
         maxReconnectAttempts: -1,
