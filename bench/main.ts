@@ -73,6 +73,7 @@ async function main(): Promise<number> {
       results.push(...(await runSuite(suite, ctx, rounds)));
     }
   } finally {
+    await stopAll();
     await nats.dispose();
     await pg.dispose();
   }

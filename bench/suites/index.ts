@@ -4,8 +4,9 @@ import { consumerThroughput } from './consumer-throughput';
 import { consumerVerify } from './consumer-verify';
 import { eventAppend } from './event-append';
 import { fleetFanout } from './fleet-fanout';
+import { ingestLarge, ingestSmall } from './ingest';
 import { ledgerRebuild } from './ledger-rebuild';
 import { localQuery } from './local-query';
 
 /** Every suite, in the order they run. */
-export const SUITES: readonly Suite[] = [eventAppend, consumerThroughput, ledgerRebuild, compile, consumerVerify, localQuery, fleetFanout];
+export const SUITES: readonly Suite[] = [eventAppend, consumerThroughput, ledgerRebuild, compile, consumerVerify, localQuery, fleetFanout, ingestSmall, ingestLarge];
