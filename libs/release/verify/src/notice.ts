@@ -96,10 +96,10 @@ export async function verifyReleaseNotice(compactJws: string, o: VerifyNoticeOpt
   const parts = compactJws.split('.');
   if (parts.length !== 3) throw refuse('NOTICE_MALFORMED', `notice has ${parts.length} dot-separated parts, a compact JWS has 3`, { step: 'parse' });
   const [headerPart, payloadPart, signaturePart] = parts;
-  const { json: header } = decodeJsonObject(headerPart, 'notice protected header', 'NOTICE_MALFORMED');
+  const { json: header } = decodeJsonObject(headerPart, 'notice protected header', 'NOTICE_MALFORMED', { step: 'parse' });
   if (payloadPart.length === 0) throw refuse('NOTICE_MALFORMED', 'notice payload is empty', { step: 'parse' });
-  decodeBase64url(payloadPart, 'notice payload', 'NOTICE_MALFORMED');
-  decodeBase64url(signaturePart, 'notice signature', 'NOTICE_MALFORMED');
+  decodeBase64url(payloadPart, 'notice payload', 'NOTICE_MALFORMED', { step: 'parse' });
+  decodeBase64url(signaturePart, 'notice signature', 'NOTICE_MALFORMED', { step: 'parse' });
   const unexpected = Object.keys(header).filter((k) => !HEADER_PARAMS.has(k));
   if (unexpected.length > 0) {
     throw refuse('NOTICE_MALFORMED', `notice header has parameters other than alg, kid, typ: ${unexpected.slice(0, 5).join(', ')}`, { step: 'parse' });

@@ -154,7 +154,7 @@ export async function loadTrustRoot(signed: string | object, o: LoadTrustRootOpt
   }
 
   // 2. The payload is canonical JSON of a valid document (one byte string per document version).
-  const { text, json } = decodeJsonObject(envelope.data.payload, 'trust root payload', 'TRUST_ROOT_INVALID');
+  const { text, json } = decodeJsonObject(envelope.data.payload, 'trust root payload', 'TRUST_ROOT_INVALID', { reason: 'serialisation' });
   const parsed = TrustRootDocumentSchema.safeParse(json);
   if (!parsed.success) throw invalid(`trust root document invalid: ${issues(parsed.error)}`, 'schema');
   const document = parsed.data;
@@ -233,7 +233,7 @@ export async function loadTrustRoot(signed: string | object, o: LoadTrustRootOpt
 async function countRootSignatures(envelope: SignedTrustRoot, keys: ReadonlyMap<string, VerificationKey>): Promise<Set<string>> {
   const valid = new Set<string>();
   for (const sig of envelope.signatures) {
-    const { json: header } = decodeJsonObject(sig.protected, 'trust root signature header', 'TRUST_ROOT_INVALID');
+    const { json: header } = decodeJsonObject(sig.protected, 'trust root signature header', 'TRUST_ROOT_INVALID', { reason: 'signature-header' });
     const unexpected = Object.keys(header).filter((k) => k !== 'alg' && k !== 'kid' && k !== 'typ');
     if (unexpected.length > 0) throw invalid(`trust root signature header has unexpected parameters: ${unexpected.join(', ')}`, 'signature-header');
     if (header['typ'] !== TRUST_ROOT_TYP) throw invalid(`trust root signature typ must be ${TRUST_ROOT_TYP}`, 'signature-header');
@@ -242,7 +242,7 @@ async function countRootSignatures(envelope: SignedTrustRoot, keys: ReadonlyMap<
     if (typeof kid !== 'string') throw invalid('trust root signature header has no kid', 'signature-header');
     const key = keys.get(kid);
     if (key === undefined || valid.has(kid)) continue;
-    decodeBase64url(sig.signature, 'trust root signature', 'TRUST_ROOT_INVALID');
+    decodeBase64url(sig.signature, 'trust root signature', 'TRUST_ROOT_INVALID', { reason: 'signature-header' });
     try {
       await flattenedVerify({ payload: envelope.payload, protected: sig.protected, signature: sig.signature }, key, { algorithms: [...ALLOWED_ALGS] });
       valid.add(kid);
