@@ -6,7 +6,8 @@ import { eventAppend } from './event-append';
 import { fleetFanout } from './fleet-fanout';
 import { ingestLarge, ingestSmall } from './ingest';
 import { ledgerRebuild } from './ledger-rebuild';
+import { liveProjection } from './live-projection';
 import { localQuery } from './local-query';
 
 /** Every suite, in the order they run. */
-export const SUITES: readonly Suite[] = [eventAppend, consumerThroughput, ledgerRebuild, compile, consumerVerify, localQuery, fleetFanout, ingestSmall, ingestLarge];
+export const SUITES: readonly Suite[] = [eventAppend, consumerThroughput, ledgerRebuild, liveProjection, compile, consumerVerify, localQuery, fleetFanout, ingestSmall, ingestLarge];
