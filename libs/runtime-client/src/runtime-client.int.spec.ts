@@ -66,8 +66,8 @@ function client(dataDir: string, over: Partial<RuntimeClientOptions> = {}): Runt
   return c;
 }
 
-async function consumerEvents(): Promise<Array<{ type: string; data: Record<string, unknown> }>> {
-  const { events } = await messaging.readAggregate(TENANT, 'consumer', CONSUMER);
+async function consumerEvents(consumerId = CONSUMER): Promise<Array<{ type: string; data: Record<string, unknown> }>> {
+  const { events } = await messaging.readAggregate(TENANT, 'consumer', consumerId);
   return events as unknown as Array<{ type: string; data: Record<string, unknown> }>;
 }
 
@@ -171,6 +171,32 @@ describe('runtime client', () => {
     await eventually(async () => (await consumerEvents()).slice(before).some((e) => e.type === 'io.koa.runtime.consumer.refused.v1' && e.data['code'] === code), { timeoutMs: 10_000, what: `ConsumerRefused ${code}` });
     // put the good notice back as the last one on the subject (the feed re-delivers it as a no-op)
     await publish(n2, `r-2-again-${code}`);
+  });
+
+  it('works offline through offer(), reuses a pack on disk for a rollback release, and reports once NATS is attached', async () => {
+    let downloads = 0;
+    const fetchPack = async (digest: string) => {
+      downloads += 1;
+      return served.get(digestHex(digest)) as Uint8Array;
+    };
+    const c = client(join(tmp, 'edge-02'), { consumerId: 'edge-02', messaging: undefined, fetchPack });
+    expect((await c.start()).state).toBe('no-pack');
+    expect(await c.offer(n1)).toMatchObject({ outcome: 'activated', version: 1 });
+    expect(await c.offer(n2)).toMatchObject({ outcome: 'activated', version: 2 });
+    expect(downloads).toBe(2);
+    // a rollback is a NEW, higher version naming the earlier pack: accepted, bytes reused from disk (still verified)
+    expect(await c.offer(await notice(3, p1))).toMatchObject({ outcome: 'activated', version: 3, packDigest: p1.digest });
+    expect(downloads).toBe(2);
+    expect(c.lookup('valve-v2')?.title).toBe('Gate valve V2');
+    expect(await consumerEvents('edge-02')).toEqual([]);
+    // the broker "comes back": reports kept in the outbox are delivered, in order
+    await c.attachMessaging(messaging);
+    await eventually(async () => (await consumerEvents('edge-02')).filter((e) => e.type === 'io.koa.runtime.consumer.activated.v1').length === 3, { timeoutMs: 10_000, what: 'edge-02 activation reports' });
+    const activated = (await consumerEvents('edge-02')).filter((e) => e.type === 'io.koa.runtime.consumer.activated.v1');
+    expect(activated.map((e) => e.data['version'])).toEqual([1, 2, 3]);
+    // the catch-up delivered the channel's last notice (v2): below this consumer's floor, refused
+    expect(c.status()).toMatchObject({ state: 'active', version: 3, following: true, lastRefusal: { code: 'NOTICE_VERSION_ROLLBACK', version: 2 } });
+    await c.stop();
   });
 
   it('keeps answering after a restart with NO network (nats-server and HTTP server gone)', async () => {
