@@ -99,6 +99,17 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
     expect(await events('snapshot', digestHex(sha256Digest(text)))).toHaveLength(1);
   });
 
+  it('an object already under the canonical name with the right size but other bytes is overwritten, never trusted', async () => {
+    const text = 'the real content';
+    const digest = sha256Digest(text);
+    const blobs = await client.blobs(OBJECT_STORES.snapshots.bucket);
+    await blobs.put(objectNameFor(tenant, digest), new Uint8Array(Buffer.from('X'.repeat(text.length))));
+    const res = await upload(text, { 'content-type': 'text/plain' });
+    expect(res.status).toBe(201);
+    const stored = await blobs.get(objectNameFor(tenant, digest));
+    expect(stored && Buffer.from(stored).toString()).toBe(text);
+  });
+
   it('hashes JSON uploads byte for byte (no body parser consumes or re-encodes them first)', async () => {
     const doc = `{ "items" :\n [${Array.from({ length: 3000 }, (_, i) => `{"n": ${i}}`).join(',\n')}] }`;
     expect(doc.length).toBeGreaterThan(30_000);
