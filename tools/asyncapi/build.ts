@@ -33,7 +33,7 @@ import {
   type CatalogEntry,
   type NewEvent,
 } from '@koa/contracts';
-import { SAMPLES } from '../../libs/contracts/src/__fixtures__/samples';
+import { SAMPLES } from '@koa/contracts/testing';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
