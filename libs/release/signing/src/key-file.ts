@@ -54,7 +54,15 @@ export class LocalKeyFileSigner extends Ed25519KeySigner {
 }
 
 async function readPrivateFile(file: string): Promise<string> {
-  const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw e;
+    const why = code === 'ELOOP' ? 'is a symbolic link (refused)' : `cannot be opened (${code ?? 'error'})`;
+    throw new KoaRefusal('CONFIG_INVALID', `key file ${file} ${why}`, { file }, { cause: e });
+  }
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw new KoaRefusal('CONFIG_INVALID', `key file ${file} is not a regular file`, { file });

@@ -1,5 +1,5 @@
 // Real files in a temp directory (no servers): key files, DevKeyring, notice signing, rotation.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -52,6 +52,13 @@ describe('LocalKeyFileSigner', () => {
     expect(inspect(signer, { depth: 10, showHidden: true })).not.toContain(d);
     expect(JSON.stringify(await signer.publicJwk())).not.toContain(d);
     expect(Object.keys(await signer.publicJwk()).sort()).toEqual(['crv', 'kty', 'x']);
+  });
+
+  it('refuses a key file that is a symbolic link', async () => {
+    const real = join(dir, 'real.jwk');
+    await LocalKeyFileSigner.openOrCreate(real);
+    symlinkSync(real, join(dir, 'link.jwk'));
+    expect(await codeOf(LocalKeyFileSigner.openOrCreate(join(dir, 'link.jwk')))).toBe('CONFIG_INVALID');
   });
 
   it('refuses a key file readable by others', async () => {
