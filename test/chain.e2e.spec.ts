@@ -31,7 +31,9 @@ const first: { caseView?: CaseView; releaseId?: string; notice?: string } = {};
 beforeAll(async () => {
   nats = await PrivateNatsServer.start();
   db = await createThrowAwayDatabase('koa_e2e');
-  stack = await startStack({ natsUrl: nats.url, databaseUrl: db.url, logLevel: 'warn' });
+  dataDir = mkdtempSync(join(tmpdir(), 'koa-e2e-'));
+  // release keys of this run only (the service default is ./.koa/keys in the working directory)
+  stack = await startStack({ natsUrl: nats.url, databaseUrl: db.url, logLevel: 'warn', serviceEnv: { 'konnaxion-release': { KEYS_DIR: join(dataDir, 'keys') } } });
   const url = (name: keyof Stack['services']): string => {
     const svc = stack.services[name];
     if (!svc) throw new Error(`${name} did not start`);
@@ -39,7 +41,6 @@ beforeAll(async () => {
   };
   chain = new ChainClient({ ingest: url('ingest-gateway'), orgo: url('orgo-control'), release: url('konnaxion-release'), ledger: url('audit-ledger') }, 'user:alice');
   messaging = await Messaging.connect({ url: nats.url, name: 'e2e-consumer' });
-  dataDir = mkdtempSync(join(tmpdir(), 'koa-e2e-consumer-'));
 }, 120_000);
 
 afterAll(async () => {
@@ -81,7 +82,7 @@ describe('the whole chain', () => {
       channel: CHANNEL,
       consumerId: 'e2e-device-1',
       trustRoot,
-      dataDir,
+      dataDir: join(dataDir, 'consumer'),
       messaging,
       releaseUrl: chain.urls.release,
     });

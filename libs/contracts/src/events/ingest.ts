@@ -22,8 +22,8 @@ export const SnapshotCaptured = defineEvent({
     size: z.number().int().positive(),
     mediaType: z.string().min(1).max(128),
     source: Token,
-    /** object-store entry name in the snapshots bucket */
-    objectName: z.string().min(1).max(128),
+    /** object-store entry name in the snapshots bucket: `<tenant>/<digest hex>` (at most 64 + 1 + 64) */
+    objectName: z.string().min(1).max(129),
     provenance: Provenance,
   }),
 });
