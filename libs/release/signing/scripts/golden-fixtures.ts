@@ -143,6 +143,9 @@ export async function buildGoldenFixtures(): Promise<Map<string, string>> {
   notice('tampered-payload', 'valid signature kept, payload changed to version 6', `${vh}.${Buffer.from(canonicalJson(sampleNoticeClaims({ version: 6 }))).toString('base64url')}.${vs}`, 'NOTICE_SIGNATURE_INVALID');
   notice('tampered-signature', 'one signature character changed', `${vh}.${vp}.${flipBase64urlChar(vs)}`, 'NOTICE_SIGNATURE_INVALID');
   const attackerPrivate = createPrivateKey({ key: seededEd25519Jwk('attacker'), format: 'jwk' });
+  const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const sameBitsLast = B64[B64.indexOf(vs[vs.length - 1]) ^ 1]; // differs only in the unused low bits
+  notice('signature-not-canonical', 'last signature character changed in its unused bits only: same bytes, different string (malleability)', `${vh}.${vp}.${vs.slice(0, -1)}${sameBitsLast}`, 'NOTICE_MALFORMED');
   notice('wrong-key-known-kid', 'signed by the attacker key, but the header names the dev release kid',
     await forgeCompactJws(devRelease1Header, Buffer.from(vp, 'base64url'), (input) => cryptoSign(null, input, attackerPrivate)), 'NOTICE_SIGNATURE_INVALID');
   notice('unknown-kid', 'signed by a key that is in no trust root', await sign(attacker), 'NOTICE_KEY_UNKNOWN');

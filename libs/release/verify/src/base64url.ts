@@ -2,12 +2,15 @@ import { KoaRefusal, type RefusalCode } from '@koa/contracts';
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
-/** Strict base64url (RFC 4648 §5, no padding) decode; anything else is refused with `code`. */
+/** Strict, canonical base64url (RFC 4648 §5, no padding) decode; anything else is refused with `code`. */
 export function decodeBase64url(value: unknown, what: string, code: RefusalCode, details: Record<string, unknown> = {}): Uint8Array {
   if (typeof value !== 'string' || !B64URL.test(value) || value.length % 4 === 1) {
     throw new KoaRefusal(code, `${what} is not base64url`, { field: what, ...details });
   }
-  return new Uint8Array(Buffer.from(value, 'base64url'));
+  const bytes = new Uint8Array(Buffer.from(value, 'base64url'));
+  // canonical only: unused trailing bits must be zero, so one value has exactly one encoding (no malleability)
+  if (Buffer.from(bytes).toString('base64url') !== value) throw new KoaRefusal(code, `${what} is not canonical base64url`, { field: what, ...details });
+  return bytes;
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
