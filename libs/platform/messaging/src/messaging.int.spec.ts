@@ -95,7 +95,7 @@ describe('Messaging (real nats-server)', () => {
     const acks = await messaging.append([caseClosed('acme', id, 1), caseClosed('acme', id, 2)], { expectedLastSubjectSequence: 0 });
     expect(acks[1].seq).toBeGreaterThan(acks[0].seq);
     const { events, lastSequence } = await messaging.readAggregate('acme', 'case', id);
-    expect(events.map((e) => e.id)).toEqual([`evt-${id}-1`, `evt-${id}-2`]);
+    expect(events.map((e) => e.id)).toEqual([`evt-acme-${id}-1`, `evt-acme-${id}-2`]);
     expect(lastSequence).toBe(acks[1].seq);
 
     // two writers decided on the same state; the first wins, the second conflicts
