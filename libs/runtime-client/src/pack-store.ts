@@ -82,6 +82,17 @@ export class PackStore {
     return `notices/${version}.jws`;
   }
 
+  /** Versions of the notices on disk, highest first (from file names; the files are verified by the caller). */
+  async noticeVersions(): Promise<number[]> {
+    const names = await fs.readdir(join(this.dir, 'notices'));
+    return names
+      .map((n) => /^([0-9]{1,15})\.jws$/.exec(n))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .filter((v) => Number.isSafeInteger(v) && v > 0)
+      .sort((a, b) => b - a);
+  }
+
   async writePack(digest: string, bytes: Uint8Array): Promise<string> {
     const file = this.packFileFor(digest);
     await this.writeAtomic(file, bytes);

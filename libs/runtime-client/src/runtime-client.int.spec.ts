@@ -229,6 +229,21 @@ describe('runtime client', () => {
     }
   });
 
+  it('rebuilds an unreadable state.json from the signed notices on disk, keeping the rollback floor', async () => {
+    const dir = join(tmp, 'edge-02'); // v3 active (pack one), v2 previous, from the offline test
+    writeFileSync(join(dir, 'state.json'), '{ not json');
+    const c = client(dir, { consumerId: 'edge-02', messaging: undefined });
+    expect(await c.start()).toMatchObject({ state: 'active', version: 3, packDigest: p1.digest, lastTrustedVersion: 3, lastRefusal: { code: 'INTERNAL' } });
+    expect(c.lookup('valve-v2')).toBeDefined();
+    expect(await c.offer(n2)).toMatchObject({ outcome: 'refused', code: 'NOTICE_VERSION_ROLLBACK' });
+    await c.stop();
+    const again = client(dir, { consumerId: 'edge-02', messaging: undefined });
+    const status = await again.start();
+    expect(status).toMatchObject({ state: 'active', version: 3, lastTrustedVersion: 3 });
+    expect(status.lastRefusal).toBeUndefined();
+    await again.stop();
+  });
+
   it('falls back to the previous pack when the active pack file is corrupted, recording the refusal', async () => {
     writeFileSync(join(dataDir(), 'packs', `${digestHex(p2.digest)}.pack`), 'garbage');
     const c = client(dataDir(), { messaging: undefined });

@@ -15,7 +15,7 @@ import { decodePack, PACK_MAX_BYTES_DEFAULT, type DecodedPack, type PackEntity }
 import type { Messaging, RawMessage } from '@koa/platform/messaging';
 import { peekNoticeClaims, verifyPackBytes, verifyReleaseNotice, type TrustRoot, type VerifiedNotice } from '@koa/release/verify';
 import { httpPackFetcher, type PackFetcher } from './fetch-pack';
-import { PackStore, type RuntimeState, type StoredRelease } from './pack-store';
+import { PackStore, StoredReleaseSchema, type RuntimeState, type StoredRelease } from './pack-store';
 
 /** What the client needs from `@koa/platform/messaging` (a `Messaging` instance satisfies it). */
 export type RuntimeMessaging = Pick<Messaging, 'lastMessage' | 'watch' | 'append'>;
@@ -232,11 +232,13 @@ export class RuntimeClient {
 
   private async loadFromDisk(): Promise<void> {
     let persisted: RuntimeState | undefined;
+    let recovered = false;
     try {
       persisted = await this.store.readState();
     } catch (e) {
       this.refuse(e, undefined, 'boot');
-      return;
+      persisted = await this.recoverState();
+      recovered = persisted !== undefined;
     }
     if (!persisted) return;
     const { tenant, env, channel } = persisted.scope;
@@ -253,7 +255,8 @@ export class RuntimeClient {
         continue;
       }
       const fallback = candidate !== persisted.active;
-      this.log.info({ msg: 'runtime: pack restored from disk', version: candidate.version, packDigest: candidate.packDigest, fallback });
+      this.log.info({ msg: 'runtime: pack restored from disk', version: candidate.version, packDigest: candidate.packDigest, fallback, recovered });
+      if (recovered && !fallback) await this.store.writeState(persisted);
       if (fallback) {
         // the active release failed its check: the previous one becomes active (rollback floor unchanged)
         const next: RuntimeState = { ...persisted, active: candidate };
@@ -265,6 +268,33 @@ export class RuntimeClient {
       }
       return;
     }
+  }
+
+  /**
+   * `state.json` is unreadable: rebuild it from the signed notices on disk. The rollback floor is
+   * the highest notice version present (never lower than what was trusted); the two highest
+   * notices become the candidates, and are re-verified like any persisted release.
+   */
+  private async recoverState(): Promise<RuntimeState | undefined> {
+    const versions = await this.store.noticeVersions();
+    if (versions.length === 0) return undefined;
+    const candidates: StoredRelease[] = [];
+    for (const version of versions.slice(0, 2)) {
+      const noticeFile = this.store.noticeFileFor(version);
+      const claims = peekNoticeClaims(await this.store.readText(noticeFile).catch(() => ''));
+      const parsed = StoredReleaseSchema.safeParse({
+        version,
+        releaseId: claims?.releaseId,
+        packDigest: claims?.pack?.digest,
+        packSize: claims?.pack?.size,
+        noticeFile,
+        packFile: typeof claims?.pack?.digest === 'string' ? this.store.packFileFor(claims.pack.digest) : '',
+        activatedAt: this.clock().toISOString(),
+      });
+      if (parsed.success && claims?.version === version) candidates.push(parsed.data);
+    }
+    this.log.warn({ msg: 'runtime: state.json unreadable, rebuilt from signed notices on disk', lastTrustedVersion: versions[0], candidates: candidates.map((c) => c.version) });
+    return { format: 'koa-runtime-state/1', scope: { tenant: this.o.tenant, env: this.o.env, channel: this.o.channel }, lastTrustedVersion: versions[0], ...(candidates[0] && { active: candidates[0] }), ...(candidates[1] && { previous: candidates[1] }) };
   }
 
   /** Boot re-verification of a persisted release; an expired notice is accepted as stale (see docs). */
