@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { CaseClosed, KoaRefusal, STREAMS, subjects, type AnyKoaEvent } from '@koa/contracts';
+import { CaseClosed, CaseOpened, createEvent, KoaRefusal, STREAMS, subjects, type AnyKoaEvent } from '@koa/contracts';
 import { PrivateNatsServer, eventually, uniqueName } from '@koa/platform/testing';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -63,6 +63,7 @@ describe('JetStreamTransport (real nats-server)', () => {
   }
 
   const dlq = (durable: string) => messaging.lastMessage(STREAMS.deadLetters.name, subjects.deadLetter(durable));
+  const dlqRecord = (durable: string) => eventually(async () => { const r = await dlq(durable); if (!r) throw new Error('no dead-letter record yet'); return r; }, { what: 'dead-letter record' });
   const consumerInfo = (durable: string, stream: string = STREAMS.events.name) => messaging.jsm.consumers.info(stream, durable);
 
   it('dead-letters a message that fails schema validation (code, headers, original bytes) and goes on with the next', async () => {
@@ -76,7 +77,7 @@ describe('JetStreamTransport (real nats-server)', () => {
     await messaging.append([good]);
     await eventually(() => handled.length === 1, { what: 'next message handled' });
     expect(handled).toEqual([good.id]);
-    const record = await eventually(async () => (await dlq(durable)) ?? false, { what: 'dead-letter record' });
+    const record = await dlqRecord(durable);
     expect(record.headers).toMatchObject({
       'Koa-Refusal-Code': 'EVENT_DATA_INVALID',
       'Koa-Consumer': durable,
@@ -120,7 +121,7 @@ describe('JetStreamTransport (real nats-server)', () => {
       throw new KoaRefusal('HANDLER_REJECTED', 'case c1 is not ours');
     }, { durable, filterSubject: `koa.evt.${tenant}.>` });
     await messaging.append([caseClosed(tenant, 'c1', 1)]);
-    const record = await eventually(async () => (await dlq(durable)) ?? false, { what: 'dead-letter record' });
+    const record = await dlqRecord(durable);
     expect(record.headers['Koa-Refusal-Code']).toBe('HANDLER_REJECTED');
     expect(record.headers['Koa-Refusal-Message']).toBe('case c1 is not ours');
     expect(calls).toBe(1);
@@ -135,7 +136,7 @@ describe('JetStreamTransport (real nats-server)', () => {
       throw new Error('boom');
     }, { durable, filterSubject: `koa.evt.${tenant}.>`, maxDeliver: 3 });
     await messaging.append([caseClosed(tenant, 'c1', 1)]);
-    const record = await eventually(async () => (await dlq(durable)) ?? false, { what: 'dead-letter record' });
+    const record = await dlqRecord(durable);
     expect(record.headers['Koa-Refusal-Code']).toBe('MAX_DELIVER_EXCEEDED');
     expect(record.headers['Koa-Delivery-Count']).toBe('3');
     expect(record.headers['Koa-Refusal-Message']).toMatch(/boom/);
@@ -154,7 +155,7 @@ describe('JetStreamTransport (real nats-server)', () => {
       throw new KoaRefusal('HANDLER_REJECTED', 'no');
     }, { durable, filterSubject: `koa.evt.${tenant}.>`, maxDeliver: 2 }, { filter: false });
     await messaging.append([caseClosed(tenant, 'c1', 1)]);
-    const record = await eventually(async () => (await dlq(durable)) ?? false, { what: 'dead-letter record' });
+    const record = await dlqRecord(durable);
     expect(record.headers['Koa-Refusal-Code']).toBe('MAX_DELIVER_EXCEEDED');
     expect(calls).toBe(2);
   });
@@ -163,7 +164,6 @@ describe('JetStreamTransport (real nats-server)', () => {
     const tenant = uniqueName('t');
     const durable = uniqueName('skip');
     await startApp(() => undefined, { durable, filterSubject: `koa.evt.${tenant}.>` });
-    const { createEvent, CaseOpened } = await import('@koa/contracts');
     const opened = createEvent(CaseOpened, {
       id: 'o1', time: '2026-01-01T00:00:00Z', source: 'orgo-control', tenant, aggregateId: 'c1', actor: 'user:alice',
       data: { caseId: 'c1', trigger: { kind: 'operator', idempotencyKey: 'k', requestedBy: 'user:alice', reason: 'r', receivedAt: '2026-01-01T00:00:00Z', origin: { via: 'http' } },
