@@ -130,8 +130,9 @@ describe('the five service processes', () => {
       const stopping = lines.find((l) => l['msg'] === 'stopping' && l['signal'] === 'SIGTERM');
       const stopped = lines.find((l) => l['msg'] === 'stopped' && l['signal'] === 'SIGTERM');
       if (!stopping || !stopped) throw new Error(`${app}: no stopping/stopped lines in ${proc.output()}`);
-      // promptly: measured in-process, well inside the 15 s shutdown deadline
-      expect(Date.parse(stopped['time'] as string) - Date.parse(stopping['time'] as string)).toBeLessThan(5_000);
+      // a drained, orderly stop: 'stopped' comes after 'stopping' (no wall-clock bound: tests assert behaviour, not speed;
+      // a hung drain would hit the 15 s shutdown deadline and exit non-zero, failing the exit-code check above)
+      expect(Date.parse(stopped['time'] as string)).toBeGreaterThanOrEqual(Date.parse(stopping['time'] as string));
     }
   });
 
