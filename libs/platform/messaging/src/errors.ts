@@ -54,6 +54,8 @@ export function translateBrokerError(e: unknown, what: string): KoaRefusal {
     e instanceof ClosedConnectionError ||
     e instanceof DrainingConnectionError ||
     e instanceof RequestError ||
+    // no JetStream responder: the server is (re)starting or its JetStream is not up
+    (e instanceof Error && e.name === 'JetStreamNotEnabled') ||
     (e instanceof JetStreamError && !(e instanceof JetStreamApiError));
   if (unavailable) return new KoaRefusal('BROKER_UNAVAILABLE', `${what}: ${msg}`, {}, { cause: e });
   if (e instanceof JetStreamApiError) {
