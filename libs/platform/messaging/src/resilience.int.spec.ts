@@ -130,7 +130,6 @@ describe('resilience (real nats-server, real Postgres, real processes)', () => {
         for (const e of events) ids.add(e.id);
       }
       expect(ids.size).toBe(N);
-      // eslint-disable-next-line no-console
       console.log(`restart test: ${retries} publish retries across two server restarts`);
     } finally {
       await m.close();
