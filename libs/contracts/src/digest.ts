@@ -40,3 +40,13 @@ export function canonicalJson(value: unknown): string {
 }
 
 export const canonicalDigest = (value: unknown): Digest => sha256Digest(canonicalJson(value));
+
+/**
+ * The root digest of a snapshot set: `canonicalDigest({ digests })` over the sorted, unique
+ * digests. ingest-gateway seals sets with it; pipeline-worker re-derives it from a build task's
+ * digests and refuses a task whose digests do not hash to its pinned root (SNAPSHOT_SET_MISMATCH).
+ */
+export function snapshotSetRootOf(digests: readonly string[]): Digest {
+  const unique = [...new Set(digests)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return canonicalDigest({ digests: unique });
+}

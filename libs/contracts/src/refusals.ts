@@ -28,6 +28,7 @@ export const REFUSALS = {
   INGEST_MALFORMED: { http: 400, retryable: false, description: 'The ingest request or message is malformed (missing tenant/source/metadata, bad encoding, unknown media type).' },
   INGEST_OBJECT_NOT_FOUND: { http: 404, retryable: false, description: 'An ingest message referenced an object-store entry that does not exist.' },
   SNAPSHOT_NOT_FOUND: { http: 404, retryable: false, description: 'A snapshot digest named in a request is not in the snapshot store for this tenant.' },
+  SNAPSHOT_SET_MISMATCH: { http: 422, retryable: false, description: "A build task's snapshot digests do not hash to the snapshot-set root it pins: the input is not the sealed set." },
   SNAPSHOT_SET_EMPTY: { http: 400, retryable: false, description: 'A snapshot set must name at least one snapshot.' },
   // ---- governed work --------------------------------------------------------------------
   TRIGGER_INVALID: { http: 400, retryable: false, description: 'A trigger request is malformed (missing actor, reason, idempotency key, target).' },

@@ -1,4 +1,4 @@
-import { DIGEST_PATTERN, KoaRefusal, canonicalDigest, type Digest } from '@koa/contracts';
+import { DIGEST_PATTERN, KoaRefusal, snapshotSetRootOf, type Digest } from '@koa/contracts';
 
 /** A sealed snapshot set: what a build consumes. */
 export interface SealedSnapshotSet {
@@ -33,5 +33,5 @@ export function sealSnapshotSet(digests: unknown): SealedSnapshotSet {
   });
   const unique = [...new Set(digests as Digest[])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (unique.length > MAX_SET_SIZE) throw new KoaRefusal('REQUEST_INVALID', `digests names ${unique.length} snapshots; at most ${MAX_SET_SIZE}`, { field: 'digests' });
-  return { root: canonicalDigest({ digests: unique }), digests: unique };
+  return { root: snapshotSetRootOf(unique), digests: unique };
 }

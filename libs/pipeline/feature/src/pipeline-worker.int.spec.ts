@@ -12,6 +12,7 @@ import {
   TaskRequested,
   ValidationRecorded,
   canonicalDigest,
+  snapshotSetRootOf,
   createEvent,
   digestHex,
   objectNameFor,
@@ -88,7 +89,7 @@ describe('pipeline-worker (real nats-server, real Postgres inbox, real JetStream
       aggregateId: caseId,
       actor: 'service:orgo-control',
       correlationId: caseId,
-      data: { caseId, taskId, params: { kind: 'build', snapshotSetRoot: canonicalDigest([...digests].sort()), digests } },
+      data: { caseId, taskId, params: { kind: 'build', snapshotSetRoot: snapshotSetRootOf(digests), digests } },
     });
   }
 
@@ -179,7 +180,7 @@ describe('pipeline-worker (real nats-server, real Postgres inbox, real JetStream
     const worker = service.app.get(PipelineWorker);
     // the previous attempt wrote BuildStarted (same deterministic id) and died
     await m.append(
-      [createEvent(BuildStarted, { id: buildEventId(TENANT, buildId, 'started'), time: T0, source: 'pipeline-worker', tenant: TENANT, aggregateId: buildId, actor: 'service:pipeline-worker', correlationId: task.data.caseId, causationId: task.id, data: { buildId, caseId: task.data.caseId, taskId: task.data.taskId, snapshotSetRoot: canonicalDigest(digests), inputs: digests, pipelineVersion: '1.0.0' } })],
+      [createEvent(BuildStarted, { id: buildEventId(TENANT, buildId, 'started'), time: T0, source: 'pipeline-worker', tenant: TENANT, aggregateId: buildId, actor: 'service:pipeline-worker', correlationId: task.data.caseId, causationId: task.id, data: { buildId, caseId: task.data.caseId, taskId: task.data.taskId, snapshotSetRoot: snapshotSetRootOf(digests), inputs: digests, pipelineVersion: '1.0.0' } })],
       { expectedLastSubjectSequence: 0 },
     );
     const outcome = await worker.handleTask(task);
@@ -207,6 +208,17 @@ describe('pipeline-worker (real nats-server, real Postgres inbox, real JetStream
     await (await m.blobs(OBJECT_STORES.snapshots.bucket)).put(objectNameFor(TENANT, digest), new TextEncoder().encode('tampered'));
     const outcome = await service.app.get(PipelineWorker).handleTask(buildTask([digest]));
     expect(outcome).toMatchObject({ status: 'failed', stage: 'extract', code: 'BUILD_INPUT_MISSING' });
+  });
+
+  it('task digests that do not hash to the pinned snapshot-set root ⇒ BuildFailed SNAPSHOT_SET_MISMATCH, nothing read or compiled', async () => {
+    const digests = await ingest('good');
+    const pinned = buildTask(digests.slice(1));
+    // same pinned root, one more input smuggled in
+    const task = { ...pinned, data: { ...pinned.data, params: { ...pinned.data.params, digests } } } as typeof pinned;
+    const outcome = await service.app.get(PipelineWorker).handleTask(task);
+    expect(outcome).toMatchObject({ status: 'failed', stage: 'extract', code: 'SNAPSHOT_SET_MISMATCH' });
+    const events = await buildEvents(m, outcome.status === 'failed' ? outcome.buildId : '');
+    expect(events.map((e) => e.type)).toEqual([BuildStarted.type, StageFailed.type, BuildFailed.type]);
   });
 
   it('release tasks are not builds: ignored', async () => {

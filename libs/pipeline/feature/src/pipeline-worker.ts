@@ -15,6 +15,7 @@ import {
   isKoaRefusal,
   objectNameFor,
   sha256Digest,
+  snapshotSetRootOf,
   type AnyKoaEvent,
   type EventOf,
   type KoaEvent,
@@ -121,6 +122,14 @@ export class PipelineWorker {
       this.log.warn({ msg: 'build failed', ...log, stage, code, reason: message });
       return { status: 'failed', buildId, stage, code };
     };
+
+    // truth boundary: build exactly the sealed set the Case pinned, nothing else
+    const root = snapshotSetRootOf(params.digests);
+    if (root !== params.snapshotSetRoot) {
+      const message = `task digests hash to snapshot-set root ${root}, not the pinned ${params.snapshotSetRoot}`;
+      await writer.append(createEvent(StageFailed, { ...meta('stage-extract'), data: { buildId, caseId, stage: 'extract', code: 'SNAPSHOT_SET_MISMATCH', message } }));
+      return fail('extract', 'SNAPSHOT_SET_MISMATCH', message);
+    }
 
     let inputs: PipelineInput[];
     try {
