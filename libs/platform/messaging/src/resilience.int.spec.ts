@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { STREAMS } from '@koa/contracts';
 import { PrivateNatsServer, createThrowAwayDatabase, eventually, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
-import { Messaging } from './index';
+import 'reflect-metadata';
+import { Controller, Inject, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import { CaseClosed, type AnyKoaEvent } from '@koa/contracts';
+import { JetStreamTransport, KoaEventExceptionFilter, Messaging } from './index';
+import { MemoryInboxStore } from './testing';
 import { caseClosed } from './__fixtures__/events';
 
 jest.setTimeout(120_000);
@@ -31,6 +37,17 @@ function startWorker(env: Record<string, string>): Promise<ChildProcess> {
       reject(new Error(`worker exited ${code}: ${err}`));
     });
   });
+}
+
+const SEEN = Symbol('SEEN');
+@Controller()
+class Counting {
+  constructor(@Inject(SEEN) private readonly seen: { ids: Set<string>; calls: number }) {}
+  @EventPattern(CaseClosed.type)
+  onClosed(@Payload() e: AnyKoaEvent): void {
+    this.seen.calls++;
+    this.seen.ids.add(e.id);
+  }
 }
 
 const kill = (child: ChildProcess, signal: NodeJS.Signals) =>
@@ -95,8 +112,20 @@ describe('resilience (real nats-server, real Postgres, real processes)', () => {
     const tenant = uniqueName('restart');
     const own = await PrivateNatsServer.start();
     const m = await Messaging.connect({ url: own.url, name: 'restart-publisher', connectTimeoutMs: 2000 });
+    let closeApp: () => Promise<void> = async () => undefined;
     try {
       await m.ensureTopology();
+      // a consuming service on the same server, to show the transport resumes after each restart
+      const seen = { ids: new Set<string>(), calls: 0 };
+      @Module({ controllers: [Counting], providers: [{ provide: SEEN, useValue: seen }] })
+      class CountingModule {}
+      const app = await NestFactory.createMicroservice(CountingModule, {
+        strategy: new JetStreamTransport({ messaging: m, serviceName: 'restart-consumer', inbox: new MemoryInboxStore(), consumers: [{ durable: 'restart_consumer', filterSubject: `koa.evt.${tenant}.>`, ackWaitMs: 2000 }] }),
+        logger: ['error'],
+      });
+      app.useGlobalFilters(new KoaEventExceptionFilter());
+      await app.listen();
+      closeApp = () => app.close();
       let retries = 0;
       const publishAll = (async () => {
         for (let i = 0; i < N; i++) {
@@ -130,8 +159,11 @@ describe('resilience (real nats-server, real Postgres, real processes)', () => {
         for (const e of events) ids.add(e.id);
       }
       expect(ids.size).toBe(N);
-      console.log(`restart test: ${retries} publish retries across two server restarts`);
+      await eventually(() => seen.ids.size === N, { what: 'consumer handled all', timeoutMs: 60_000, intervalMs: 200 });
+      expect(seen.calls).toBe(N);
+      console.log(`restart test: ${retries} publish retries across two server restarts; consumer handled ${seen.ids.size}`);
     } finally {
+      await closeApp();
       await m.close();
       await own.dispose();
     }
