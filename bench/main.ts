@@ -6,7 +6,8 @@
  *
  * Exit codes: 0 every suite measured correctly (goals may be missed: that is reported, not an
  * error); 1 a suite produced a wrong result or failed; 2 bad arguments; 3 the run overran its
- * deadline (`--deadline-s`, default 110 s in smoke mode, none otherwise).
+ * deadline (`--deadline-s`, default 110 s in smoke mode, none otherwise); 130/143 interrupted.
+ * Every exit path stops the servers and service processes the run started.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -42,13 +43,14 @@ async function main(): Promise<number> {
     return 2;
   }
   const disposers: Array<() => Promise<unknown>> = [];
-  if (deadlineS !== undefined) {
-    // a hung suite must not hang CI: the stack's exit hook kills the services it spawned
-    setTimeout(() => {
-      process.stderr.write(`bench overran its deadline of ${deadlineS} s; stopping what it started\n`);
-      void Promise.all([stopAll(5_000), ...disposers.map((d) => d().catch(() => undefined))]).finally(() => process.exit(3));
-    }, deadlineS * 1000).unref();
-  }
+  const abort = (why: string, code: number): void => {
+    process.stderr.write(`${why}; stopping what the bench started\n`);
+    void Promise.all([stopAll(5_000), ...disposers.map((d) => d().catch(() => undefined))]).finally(() => process.exit(code));
+  };
+  // a hung suite must not hang CI, and an interrupted run must not leave servers behind
+  if (deadlineS !== undefined) setTimeout(() => abort(`bench overran its deadline of ${deadlineS} s`, 3), deadlineS * 1000).unref();
+  process.once('SIGINT', () => abort('interrupted (SIGINT)', 130));
+  process.once('SIGTERM', () => abort('terminated (SIGTERM)', 143));
 
   const loadAtStart = loadavg();
   write(`kOA benchmarks (${mode}, ${rounds} alternating rounds per suite; load average ${loadAtStart.map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores)`);

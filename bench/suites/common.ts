@@ -4,7 +4,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { PrivateNatsServer } from '@koa/platform/testing';
-import { startStack, type ServiceName, type Stack, type StackOptions } from '../../tools/stack/stack';
+// tools/ is an Nx application project; its stack launcher is the supported way to run the services
+// as processes (test/ uses it the same way)
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { startStack, type ServiceName, type Stack, type StackOptions } from '@koa/tools/stack';
 import type { BenchContext } from '../harness';
 
 /** Runs `fn` over items with at most `window` in flight, keeping result order. */

@@ -6,9 +6,9 @@ import { connect } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Messaging } from '@koa/platform/messaging';
+import { eventually } from '@koa/platform/testing';
 import { loadTrustRoot } from '@koa/release/verify';
 import { RuntimeClient } from '@koa/runtime-client';
-import { ChainClient } from '../../tools/demo/chain-client';
 import { bySize, now, seconds, type BenchContext, type Sample, type Suite } from '../harness';
 import { prng, startSuiteStack, words, type SuiteStack } from './common';
 
@@ -27,6 +27,65 @@ import { prng, startSuiteStack, words, type SuiteStack } from './common';
  * Each trigger builds a snapshot set of its own (one fresh document, uploaded and sealed in
  * setup), so every release carries a new pack and the consumer really downloads it.
  */
+/** The few public HTTP calls of the chain this suite makes (docs/ingest.md, governed-work.md, release-service.md). */
+class ChainHttp {
+  constructor(readonly urls: { ingest: string; orgo: string; release: string }) {}
+
+  private async call<T>(url: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
+    const res = await fetch(url, init);
+    const text = await res.text();
+    if (res.status >= 400) throw new Error(`${init.method ?? 'GET'} ${url} answered ${res.status}: ${text.slice(0, 300)}`);
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  async upload(tenant: string, source: string, ref: string, bytes: Uint8Array, mediaType: string): Promise<{ digest: string }> {
+    const h = { 'content-type': mediaType, 'x-koa-actor': 'user:bench-operator', 'x-koa-source-ref': ref };
+    return (await this.call<{ digest: string }>(`${this.urls.ingest}/v1/tenants/${tenant}/sources/${source}/snapshots`, { method: 'POST', headers: h, body: bytes })).body;
+  }
+
+  async sealSet(tenant: string, digests: readonly string[], label: string): Promise<{ root: string }> {
+    const h = { 'content-type': 'application/json', 'x-koa-actor': 'user:bench-operator' };
+    return (await this.call<{ root: string }>(`${this.urls.ingest}/v1/tenants/${tenant}/snapshot-sets`, { method: 'POST', headers: h, body: JSON.stringify({ digests, label }) })).body;
+  }
+
+  async trigger(tenant: string, o: { snapshotSetRoot: string; env: string; channel: string; reason: string; idempotencyKey: string }): Promise<{ status: number; view: CaseView }> {
+    const h = { 'content-type': 'application/json', 'idempotency-key': o.idempotencyKey, 'x-koa-actor': 'user:bench-operator' };
+    const { status, body } = await this.call<CaseView>(`${this.urls.orgo}/v1/tenants/${tenant}/cases`, { method: 'POST', headers: h, body: JSON.stringify({ snapshotSetRoot: o.snapshotSetRoot, env: o.env, channel: o.channel, reason: o.reason }) });
+    return { status, view: body };
+  }
+
+  async getCase(tenant: string, caseId: string): Promise<CaseView> {
+    return (await this.call<CaseView>(`${this.urls.orgo}/v1/tenants/${tenant}/cases/${caseId}`)).body;
+  }
+
+  async waitClosed(tenant: string, caseId: string, timeoutMs: number): Promise<CaseView> {
+    const v = await eventually(async () => {
+      const view = await this.getCase(tenant, caseId);
+      return view.status === 'closed' ? view : false;
+    }, { timeoutMs, intervalMs: 50, what: `case ${caseId} closed` });
+    if (v === false) throw new Error(`case ${caseId} not closed`);
+    return v;
+  }
+
+  async channel(tenant: string, env: string, channel: string): Promise<{ version: number; packDigest: string }> {
+    return (await this.call<{ version: number; packDigest: string }>(`${this.urls.release}/v1/tenants/${tenant}/channels/${env}/${channel}`)).body;
+  }
+
+  /** the signed trust root document of an environment (what a consumer pins) */
+  async trustRoot(env: string): Promise<object> {
+    return (await this.call<object>(`${this.urls.release}/v1/trust/${env}`)).body;
+  }
+}
+
+interface CaseView {
+  readonly caseId: string;
+  readonly status: 'open' | 'closed';
+  readonly phase: string;
+  readonly outcome?: 'succeeded' | 'failed';
+  readonly code?: string;
+  readonly message?: string;
+}
+
 const TENANT = 'benchchain';
 const ENV = 'dev';
 const CHANNEL = 'bench';
@@ -34,7 +93,7 @@ const oursOps = (ctx: BenchContext): number => bySize(ctx, { smoke: 1, quick: 4,
 const anchorOps = (ctx: BenchContext): number => bySize(ctx, { smoke: 20, quick: 100, full: 200 });
 
 let stack: SuiteStack | undefined;
-let chain: ChainClient | undefined;
+let chain: ChainHttp | undefined;
 let messaging: Messaging | undefined;
 let client: RuntimeClient | undefined;
 let dir = '';
@@ -61,7 +120,7 @@ export const triggerActivation: Suite = {
   async setup(ctx) {
     stack = await startSuiteStack(ctx, 'bench_chain', ['ingest-gateway', 'orgo-control', 'pipeline-worker', 'konnaxion-release', 'audit-ledger']);
     const s = stack.stack.services;
-    chain = new ChainClient({ ingest: s['ingest-gateway']!.url, orgo: s['orgo-control']!.url, release: s['konnaxion-release']!.url, ledger: s['audit-ledger']!.url }, 'user:bench-operator');
+    chain = new ChainHttp({ ingest: s['ingest-gateway']!.url, orgo: s['orgo-control']!.url, release: s['konnaxion-release']!.url });
     // one sealed snapshot set per trigger of the whole run (unmeasured)
     const total = oursOps(ctx) * 5;
     const rand = prng(4242);
@@ -74,7 +133,7 @@ export const triggerActivation: Suite = {
     }
     // the consumer: pins the dev trust root, follows the channel, downloads from konnaxion-release
     dir = mkdtempSync(join(tmpdir(), 'koa-bench-chain-'));
-    const trustRoot = await loadTrustRoot(JSON.parse(await chain.trustRoot(ENV)), { env: ENV, now: new Date() });
+    const trustRoot = await loadTrustRoot(await chain.trustRoot(ENV), { env: ENV, now: new Date() });
     messaging = await Messaging.connect({ url: stack.nats.url, name: 'bench-chain-consumer' });
     const onActivated = (f: Record<string, unknown>): void => {
       if (f['msg'] !== 'runtime: activated') return;
