@@ -89,12 +89,15 @@ describe('resilience (real nats-server, real Postgres, real processes)', () => {
     const env = { NATS_URL: server.url, DATABASE_URL: db.url, CRASH_SCHEMA: schema, CRASH_DURABLE: durable, CRASH_FILTER: `koa.evt.${tenant}.>` };
     const first = await startWorker(env);
     children.push(first);
-    for (let i = 0; i < N; i++) await messaging.append([caseClosed(tenant, `c${i % 7}`, i)]);
+    const publishing = (async () => {
+      for (let i = 0; i < N; i++) await messaging.append([caseClosed(tenant, `c${i % 7}`, i)]);
+    })();
     const count = async () => Number((await pg.query(`SELECT count(*)::int AS n FROM ${schema}.processed`)).rows[0].n);
-    await eventually(async () => (await count()) >= N / 3, { what: 'a third processed', timeoutMs: 60_000 });
-    await kill(first, 'SIGKILL');
+    await eventually(async () => (await count()) >= N / 3, { what: 'a third processed', timeoutMs: 60_000, intervalMs: 10 });
+    await kill(first, 'SIGKILL'); // while events are still being published and processed
     const atKill = await count();
     expect(atKill).toBeLessThan(N);
+    await publishing;
     const second = await startWorker(env);
     children.push(second);
     await eventually(async () => (await count()) >= N, { what: 'all processed after restart', timeoutMs: 90_000, intervalMs: 200 });
@@ -104,6 +107,8 @@ describe('resilience (real nats-server, real Postgres, real processes)', () => {
     }, { what: 'consumer drained', timeoutMs: 30_000 });
     const r = await pg.query(`SELECT count(*)::int AS rows, count(DISTINCT event_id)::int AS distinct_ids FROM ${schema}.processed`);
     expect(r.rows[0]).toEqual({ rows: N, distinct_ids: N });
+    const inboxRows = await pg.query(`SELECT count(*)::int AS n FROM ${schema}.koa_inbox WHERE consumer = $1`, [durable]);
+    expect(inboxRows.rows[0].n).toBe(N);
     await kill(second, 'SIGTERM');
   });
 
