@@ -230,6 +230,40 @@ describe('JetStreamTransport (real nats-server)', () => {
     }
   });
 
+  it('working() keeps a handler that outlives ack_wait from being redelivered to another replica; without it the message goes to the other replica', async () => {
+    const tenant = uniqueName('t');
+    // two replicas share each durable: an expired delivery is handed to the idle one
+    const run = async (durable: string, keepAlive: boolean) => {
+      const deliveries: number[] = [];
+      const behaviour: Behaviour = async (_e, ctx) => {
+        deliveries.push(ctx.deliveryCount);
+        if (ctx.deliveryCount > 1) return;
+        for (let i = 0; i < 8; i++) {
+          await new Promise((r) => setTimeout(r, 250)); // 2 s of work, ack_wait is 1 s
+          if (keepAlive) ctx.working();
+        }
+      };
+      const spec = { durable, filterSubject: `koa.evt.${tenant}.>`, ackWaitMs: 1000 };
+      await startApp(behaviour, spec);
+      await startApp(behaviour, spec);
+      return deliveries;
+    };
+    const keptDurable = uniqueName('kept');
+    const kept = await run(keptDurable, true);
+    const lapsed = await run(uniqueName('lapsed'), false);
+    await messaging.append([caseClosed(tenant, 'c1', 1)]);
+    await eventually(() => lapsed.length === 2, { what: 'redelivery without working()', timeoutMs: 20_000 });
+    expect(lapsed).toEqual([1, 2]);
+    // once acked nothing can be redelivered; the consumer sequence counts every delivery made
+    const info = await eventually(async () => {
+      const i = await consumerInfo(keptDurable);
+      if (i.num_ack_pending !== 0 || i.ack_floor.stream_seq === 0) throw new Error('not acked yet');
+      return i;
+    }, { what: 'kept acked' });
+    expect(info.delivered.consumer_seq).toBe(1);
+    expect(kept).toEqual([1]);
+  });
+
   it('graceful shutdown: app.close() waits for the in-flight handler, which is acked (no redelivery after restart)', async () => {
     const tenant = uniqueName('t');
     const durable = uniqueName('shutdown');
