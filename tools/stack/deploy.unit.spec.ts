@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { STREAMS } from '@koa/contracts';
 import { SHUTDOWN_TIMEOUT_MS } from '@koa/platform/service';
 import { REPO_ROOT, SERVICES, SERVICE_NAMES } from './stack';
 
@@ -49,6 +50,14 @@ describe('deploy/', () => {
     }
     const sts = nats.find((d) => d.kind === 'StatefulSet') as Any;
     expect(sts.spec.replicas).toBe(3);
+  });
+
+  it('service users may not delete, purge or erase messages of any KOA_ stream (the stream itself is only protected by permissions)', () => {
+    const conf = (nats.find((d) => d.kind === 'ConfigMap') as Any).data['nats-server.conf'] as string;
+    const serviceUser = conf.slice(conf.indexOf('user: koa-service'), conf.indexOf('] } } }', conf.indexOf('user: koa-service')));
+    for (const stream of Object.values(STREAMS)) {
+      for (const op of ['DELETE', 'PURGE', 'MSG.DELETE']) expect(serviceUser).toContain(`"$JS.API.STREAM.${op}.${stream.name}"`);
+    }
   });
 
   it('the image runs the entry points with @swc-node/register as PID 1', () => {
