@@ -53,6 +53,11 @@ export interface Suite {
   readonly goal: Goal;
   /** variants measured separately (e.g. 1 MiB and 64 MiB packs) */
   readonly variants?: (ctx: BenchContext) => readonly string[];
+  /**
+   * A further goal on the measured pairs (e.g. "peak RSS independent of size"): when present, the
+   * verdict is met only if both the ratio goal and this one are met; `text` says what was found.
+   */
+  readonly extraGoal?: (pairs: readonly PairResult[], variant: string) => { readonly met: boolean; readonly text: string };
   /** alternating rounds for this suite when fewer than the run's default (never below 3) */
   readonly rounds?: (ctx: BenchContext) => number;
   setup?(ctx: BenchContext, variant: string): Promise<void>;
@@ -94,6 +99,8 @@ export interface SuiteResult {
   readonly medianRatioP99?: number;
   readonly correct: boolean;
   readonly goalMet: boolean | null;
+  /** what the suite's extra goal found, when it has one */
+  readonly goalNote?: string;
   readonly error?: string;
 }
 
@@ -160,8 +167,14 @@ export async function runSuite(suite: Suite, ctx: BenchContext, defaultRounds: n
     let goalMet: boolean | null = null;
     if (correct && suite.goal.min !== undefined) goalMet = medianRatio >= suite.goal.min;
     if (correct && suite.goal.max !== undefined) goalMet = medianRatio <= suite.goal.max && (medianRatioP99 ?? 0) <= suite.goal.max;
+    let goalNote: string | undefined;
+    if (correct && suite.extraGoal) {
+      const extra = suite.extraGoal(pairs, variant);
+      goalNote = extra.text;
+      goalMet = (goalMet ?? true) && extra.met;
+    }
     if (!correct) goalMet = false;
-    results.push({ suite: suite.name, variant, anchor: suite.anchorText, ours: suite.oursText, metric: suite.metric, goal: suite.goal, pairs, medianRatio, worstRatio, ...(medianRatioP99 !== undefined && { medianRatioP99 }), correct, goalMet, ...(error && { error }) });
+    results.push({ suite: suite.name, variant, anchor: suite.anchorText, ours: suite.oursText, metric: suite.metric, goal: suite.goal, pairs, medianRatio, worstRatio, ...(medianRatioP99 !== undefined && { medianRatioP99 }), correct, goalMet, ...(goalNote !== undefined && { goalNote }), ...(error && { error }) });
   }
   return results;
 }
@@ -179,22 +192,23 @@ export function markdownTable(results: readonly SuiteResult[]): string {
     const oursFig = r.metric.kind === 'throughput' ? `${fmt(o)} ${unit}` : `p50 ${fmt(median(r.pairs.map((p) => p.ours.p50Ms ?? NaN)))} / p99 ${fmt(median(r.pairs.map((p) => p.ours.p99Ms ?? NaN)))} ms`;
     const ratio = r.metric.kind === 'throughput' ? `${fmt(r.medianRatio)}× (worst ${fmt(r.worstRatio)}×)` : `p50 ${fmt(r.medianRatio)}× / p99 ${fmt(r.medianRatioP99)}× (worst p50 ${fmt(r.worstRatio)}×)`;
     const rss = median(r.pairs.map((p) => p.ours.peakRssMiB ?? NaN));
-    const verdict = r.error ? `error: ${r.error.slice(0, 60)}` : !r.correct ? 'WRONG RESULT' : r.goalMet === null ? 'reported' : r.goalMet ? 'met' : 'missed';
+    const verdict = (r.error ? `error: ${r.error.slice(0, 60)}` : !r.correct ? 'WRONG RESULT' : r.goalMet === null ? 'reported' : r.goalMet ? 'met' : 'missed') + (r.goalNote ? ` (${r.goalNote})` : '');
     return `| ${r.suite}${r.variant === 'default' ? '' : ` (${r.variant})`} | ${anchorFig} | ${oursFig} | ${ratio} | ${r.goal.text} | ${Number.isNaN(rss) ? '—' : `${fmt(rss, 0)} MiB`} | ${verdict} |`;
   });
   return ['| suite | raw anchor | our path | ratio (median of pairs) | goal | peak RSS (ours) | verdict |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
-/** Samples this process' RSS every few ms while `work` runs. */
-export async function withPeakRss<T>(work: () => Promise<T>): Promise<{ value: T; peakRssBytes: number }> {
-  let peak = process.memoryUsage().rss;
+/** Samples this process' RSS every few ms while `work` runs; `startRssBytes` is the RSS before it. */
+export async function withPeakRss<T>(work: () => Promise<T>): Promise<{ value: T; peakRssBytes: number; startRssBytes: number }> {
+  const startRssBytes = process.memoryUsage().rss;
+  let peak = startRssBytes;
   const timer = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 5);
   try {
     const value = await work();
     peak = Math.max(peak, process.memoryUsage().rss);
-    return { value, peakRssBytes: peak };
+    return { value, peakRssBytes: peak, startRssBytes };
   } finally {
     clearInterval(timer);
   }

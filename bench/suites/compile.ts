@@ -58,7 +58,7 @@ export const compile: Suite = {
   async anchor(_ctx, variant): Promise<Sample> {
     const n = countOf(variant);
     const t = now();
-    const { value, peakRssBytes } = await withPeakRss(async () => {
+    const { value, peakRssBytes, startRssBytes } = await withPeakRss(async () => {
       const records: unknown[] = [];
       for (const input of inputs) {
         if (sha256Digest(input.bytes) !== input.digest) throw new Error('input digest mismatch');
@@ -72,12 +72,12 @@ export const compile: Suite = {
       return { records: records.length, digest: createHash('sha256').update(out).digest('hex'), bytes: out.length };
     });
     const s = seconds(t);
-    return { work: n, seconds: s, peakRssBytes, check: { ok: value.records === n && value.digest.length === 64, detail: `parsed ${value.records}/${n} records, wrote ${value.bytes} bytes` } };
+    return { work: n, seconds: s, peakRssBytes, extra: { rssGrowthMiB: (peakRssBytes - startRssBytes) / 1024 / 1024 }, check: { ok: value.records === n && value.digest.length === 64, detail: `parsed ${value.records}/${n} records, wrote ${value.bytes} bytes` } };
   },
   async ours(_ctx, variant): Promise<Sample> {
     const n = countOf(variant);
     const t = now();
-    const { value: run, peakRssBytes } = await withPeakRss(async () => runPipeline(inputs, { tenant: 'bench', snapshotSetRoot: root, pipelineVersion: PIPELINE_VERSION, builder: BUILDER }));
+    const { value: run, peakRssBytes, startRssBytes } = await withPeakRss(async () => runPipeline(inputs, { tenant: 'bench', snapshotSetRoot: root, pipelineVersion: PIPELINE_VERSION, builder: BUILDER }));
     const s = seconds(t);
     if (!run.result.ok) return { work: n, seconds: s, check: { ok: false, detail: `build failed at ${run.result.stage}: ${run.result.code} ${run.result.message}` } };
     const pack = decodePack(run.result.pack.bytes);
@@ -88,7 +88,7 @@ export const compile: Suite = {
       work: n,
       seconds: s,
       peakRssBytes,
-      extra: { packBytes: run.result.pack.size },
+      extra: { packBytes: run.result.pack.size, rssGrowthMiB: (peakRssBytes - startRssBytes) / 1024 / 1024 },
       check: { ok: entities === n && sameDigest && spot, detail: `${entities}/${n} entities, pack ${run.result.pack.size} bytes, digest ${sameDigest ? 'as in the warm-up build' : 'DIFFERENT from the warm-up build'}, spot lookup ${spot ? 'ok' : 'wrong'}` },
     };
   },

@@ -42,6 +42,8 @@ export const consumerThroughput: Suite = {
   oursText: 'JetStreamTransport: schema validation + Postgres inbox idempotency + no-op @EventPattern handler + ack',
   metric: { kind: 'throughput', unit: 'events/s' },
   goal: { text: '≥ 0.5×', min: 0.5 },
+  // the transport's default pull batch (1) and a larger one: what a consumer setting alone buys
+  variants: () => ['batch 1 (default)', 'batch 64'],
   async setup(ctx) {
     raw = await connect({ servers: ctx.natsUrl, noAsyncTraces: true });
     messaging = await Messaging.connect({ url: ctx.natsUrl, name: 'bench-consumer' });
@@ -83,14 +85,14 @@ export const consumerThroughput: Suite = {
     await jsm.consumers.delete(STREAMS.events.name, durable);
     return { work: n, seconds: s, check: { ok: ids.size === n, detail: `distinct ${ids.size}/${n}` } };
   },
-  async ours(ctx, _v, round): Promise<Sample> {
+  async ours(ctx, variant, round): Promise<Sample> {
     const n = size(ctx);
     seen = new Set();
     target = n;
     const finished = new Promise<void>((resolve) => (done = resolve));
     const durable = `ours-${round}`;
     const app = await NestFactory.createMicroservice(BenchConsumerModule, {
-      strategy: new JetStreamTransport({ messaging: messaging!, serviceName: 'bench', inbox, consumers: [{ durable, filterSubject: FILTER }] }),
+      strategy: new JetStreamTransport({ messaging: messaging!, serviceName: 'bench', inbox, consumers: [{ durable, filterSubject: FILTER, ...(variant === 'batch 64' && { batch: 64 }) }] }),
       logger: false,
     });
     const t = now();

@@ -89,7 +89,7 @@ export const consumerVerify: Suite = {
     }
     const outcomes: string[] = [];
     const t = now();
-    const { peakRssBytes } = await withPeakRss(async () => {
+    const { peakRssBytes, startRssBytes } = await withPeakRss(async () => {
       for (const c of clients) {
         const r = await c.offer(notices[0]);
         outcomes.push(r.outcome === 'refused' ? `refused ${r.code}: ${r.message}` : r.outcome);
@@ -101,7 +101,7 @@ export const consumerVerify: Suite = {
     for (const c of clients) await c.stop();
     for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
     const ok = outcomes.every((o) => o === 'activated') && active === ops && spot;
-    return { work: (ops * pack!.size) / MiB, seconds: s, peakRssBytes, check: { ok, detail: `activated ${outcomes.filter((o) => o === 'activated').length}/${ops}, active with the right digest ${active}/${ops}, lookup ${spot ? 'ok' : 'wrong'}${ok ? '' : `; ${outcomes.find((o) => o !== 'activated') ?? ''}`}` } };
+    return { work: (ops * pack!.size) / MiB, seconds: s, peakRssBytes, extra: { rssGrowthMiB: (peakRssBytes - startRssBytes) / MiB, activations: ops }, check: { ok, detail: `activated ${outcomes.filter((o) => o === 'activated').length}/${ops}, active with the right digest ${active}/${ops}, lookup ${spot ? 'ok' : 'wrong'}${ok ? '' : `; ${outcomes.find((o) => o !== 'activated') ?? ''}`}` } };
   },
   async teardown() {
     fx?.dispose();

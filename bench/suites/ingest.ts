@@ -6,8 +6,8 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { createEvent, objectNameFor, OBJECT_STORES, SnapshotCaptured, STREAMS, subjectOf, subjects } from '@koa/contracts';
 import { Messaging } from '@koa/platform/messaging';
 import { eventually } from '@koa/platform/testing';
-import { bySize, now, seconds, type BenchContext, type Sample, type Suite } from '../harness';
-import { onAbort, pipelined, prng, resetPeakRss, startSuiteStack, vmHwmBytes, words, type SuiteStack } from './common';
+import { bySize, median, now, seconds, type BenchContext, type Sample, type Suite } from '../harness';
+import { onAbort, pipelined, prng, resetPeakRss, startSuiteStack, vmHwmBytes, vmRssBytes, words, type SuiteStack } from './common';
 
 /**
  * ingest: ingest-gateway (a real process) capturing documents — stream in, sha256, store once in
@@ -196,6 +196,16 @@ export const ingestLarge: Suite = {
   metric: { kind: 'throughput', unit: 'MiB/s' },
   goal: { text: '≥ 0.7× in MiB/s; gateway peak RSS independent of size', min: 0.7 },
   variants: largeVariants,
+  /**
+   * Bounded memory: the gateway's RSS growth during an upload (median over rounds) stays below
+   * a quarter of the document plus 8 MiB of buffers. A gateway that holds the whole document
+   * grows by at least its size.
+   */
+  extraGoal(pairs, variant) {
+    const growth = median(pairs.map((p) => p.ours.extra?.['gatewayRssGrowthMiB'] ?? NaN));
+    const bound = bytesOf(variant) / MiB / 4 + 8;
+    return { met: growth <= bound, text: `gateway RSS +${growth.toFixed(0)} MiB for a ${bytesOf(variant) / MiB} MiB document; bound ${bound.toFixed(0)} MiB` };
+  },
   setup: (ctx) => acquire(ctx),
   async anchor(_ctx, variant): Promise<Sample> {
     const size = bytesOf(variant);
@@ -215,6 +225,7 @@ export const ingestLarge: Suite = {
     const expected = await digestOfStream(docStream(size, seed));
     const pid = gatewayPid();
     const reset = resetPeakRss(pid);
+    const baseline = vmRssBytes(pid) ?? NaN;
     const t = now();
     const answer = await upload(docStream(size, seed), 'application/octet-stream');
     const s = seconds(t);
@@ -226,7 +237,8 @@ export const ingestLarge: Suite = {
       work: size / MiB,
       seconds: s,
       ...(peak !== undefined && { peakRssBytes: peak }),
-      extra: { gatewayPeakRssMiB: (peak ?? NaN) / MiB, peakResetPerRound: reset ? 1 : 0, documentMiB: size / MiB },
+      // growth = the round's peak minus the RSS just before the upload (the peak was reset to it)
+      extra: { gatewayPeakRssMiB: (peak ?? NaN) / MiB, gatewayRssGrowthMiB: ((peak ?? NaN) - baseline) / MiB, peakResetPerRound: reset ? 1 : 0, documentMiB: size / MiB },
       check: { ok, detail: `answer ${answer.status}${answer.code ? ` ${answer.code}` : ''}, digest ${answer.digest === expected ? 'right' : 'WRONG'}, stored ${stored?.size ?? 0}/${size} bytes` },
     };
   },
