@@ -1,3 +1,6 @@
 import { MemoryInboxStore, inboxStoreContract } from './testing';
 
-inboxStoreContract('MemoryInboxStore', async () => ({ store: new MemoryInboxStore() }));
+inboxStoreContract('MemoryInboxStore', async () => {
+  const store = new MemoryInboxStore();
+  return { store, poisonCommit: async () => store.failNextCommit() };
+});

@@ -13,6 +13,8 @@ async function open(): Promise<PgInboxStore> {
   const store = new PgInboxStore(ds, 'inbox_test');
   await store.ensureSchema();
   await store.ensureSchema(); // idempotent
+  // a deferred constraint is checked at COMMIT: a row violating it makes the commit itself fail
+  await ds.query('CREATE TABLE inbox_test.poison (id int PRIMARY KEY, parent int REFERENCES inbox_test.poison (id) DEFERRABLE INITIALLY DEFERRED)');
   return store;
 }
 
@@ -21,7 +23,14 @@ async function close(): Promise<void> {
   await db?.drop();
 }
 
-inboxStoreContract('PgInboxStore', async () => ({ store: await open(), teardown: close }));
+let poisonId = 0;
+inboxStoreContract('PgInboxStore', async () => ({
+  store: await open(),
+  teardown: close,
+  poisonCommit: async (tx) => {
+    await (tx as import('typeorm').EntityManager).query('INSERT INTO inbox_test.poison (id, parent) VALUES ($1, -1)', [++poisonId]);
+  },
+}));
 
 describe('PgInboxStore (Postgres specifics)', () => {
   let store: PgInboxStore;
@@ -45,6 +54,20 @@ describe('PgInboxStore (Postgres specifics)', () => {
     expect(rows.map((r) => r.id)).toEqual(['k1']);
     expect(await store.has('c1', 'k1')).toBe(true);
     expect(await store.has('c1', 'k2')).toBe(false);
+  });
+
+  it('runBatch: a failed item (even an SQL error) rolls back to its savepoint; the writes of its neighbours commit', async () => {
+    const tx = (t: unknown) => t as import('typeorm').EntityManager;
+    const r = await store.runBatch('c2', ['a', 'b', 'c', 'd'], async (i, t) => {
+      await tx(t).query('INSERT INTO inbox_test.rows (id) VALUES ($1)', [`batch-${i}`]);
+      if (i === 1) throw new Error('handler failed after writing');
+      if (i === 2) await tx(t).query('INSERT INTO inbox_test.rows (id) VALUES ($1)', ['batch-0']); // duplicate key: the tx is aborted until rolled back
+      return i;
+    });
+    expect(r.map((o) => o.status)).toEqual(['done', 'failed', 'failed', 'done']);
+    const rows: Array<{ id: string }> = await ds.query(`SELECT id FROM inbox_test.rows WHERE id LIKE 'batch-%' ORDER BY id`);
+    expect(rows.map((x) => x.id)).toEqual(['batch-0', 'batch-3']);
+    expect(await Promise.all(['a', 'b', 'c', 'd'].map((k) => store.has('c2', k)))).toEqual([true, false, false, true]);
   });
 
   it('refuses an unsafe schema name with CONFIG_INVALID', () => {

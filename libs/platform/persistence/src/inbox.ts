@@ -1,4 +1,4 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { KoaRefusal } from '@koa/contracts';
 import { assertSchemaName } from './database';
 
@@ -69,6 +69,83 @@ export class PgInboxStore {
       }
       return { duplicate: false, value };
     } catch (e) {
+      if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
+      throw e;
+    } finally {
+      await qr.release().catch(() => undefined);
+    }
+  }
+
+  /**
+   * One transaction for a batch of deliveries (the contract is `InboxStore.runBatch` in
+   * `@koa/platform/messaging`): `BEGIN`; one `INSERT ... SELECT unnest($keys) ON CONFLICT DO
+   * NOTHING RETURNING key` records every new key (keys already recorded are duplicates; a key
+   * another open transaction holds is waited for); per new key, in order, `work(i, manager)`
+   * runs inside a savepoint that is only opened when the handler issues its first query (a
+   * handler that does not touch the database costs no round trip); a throw rolls back to the
+   * savepoint and deletes that key; one `COMMIT`. Begin/record/commit failure ⇒
+   * `DATABASE_UNAVAILABLE`, nothing recorded.
+   */
+  async runBatch<T>(
+    consumer: string,
+    keys: readonly string[],
+    work: (index: number, tx: unknown) => Promise<T>,
+  ): Promise<Array<{ status: 'duplicate' } | { status: 'done'; value: T } | { status: 'failed'; error: unknown }>> {
+    const out: Array<{ status: 'duplicate' } | { status: 'done'; value: T } | { status: 'failed'; error: unknown }> = [];
+    if (keys.length === 0) return out;
+    const qr = this.dataSource.createQueryRunner();
+    const query = qr.query.bind(qr) as QueryRunner['query'];
+    let savepoint = false;
+    try {
+      let fresh: Set<string>;
+      try {
+        await qr.connect();
+        await qr.startTransaction();
+        const rows: Array<{ key: string }> = await query(
+          `INSERT INTO ${this.table} (consumer, key) SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING RETURNING key`,
+          [consumer, [...keys]],
+        );
+        fresh = new Set(rows.map((r) => r.key));
+      } catch (e) {
+        throw unavailable(e, `inbox record batch of ${keys.length} for ${consumer}`);
+      }
+      // the savepoint is opened lazily by the handler's first statement on this query runner
+      qr.query = (async (...args: Parameters<QueryRunner['query']>) => {
+        if (!savepoint) {
+          savepoint = true;
+          await query('SAVEPOINT koa_inbox_item');
+        }
+        return query(...args);
+      }) as QueryRunner['query'];
+      for (let i = 0; i < keys.length; i++) {
+        if (!fresh.delete(keys[i])) {
+          out.push({ status: 'duplicate' });
+          continue;
+        }
+        savepoint = false;
+        try {
+          const value = await work(i, qr.manager as EntityManager);
+          if (savepoint) await query('RELEASE SAVEPOINT koa_inbox_item');
+          out.push({ status: 'done', value });
+        } catch (error) {
+          try {
+            if (savepoint) await query('ROLLBACK TO SAVEPOINT koa_inbox_item; RELEASE SAVEPOINT koa_inbox_item');
+            await query(`DELETE FROM ${this.table} WHERE consumer = $1 AND key = $2`, [consumer, keys[i]]);
+          } catch (e) {
+            throw unavailable(e, `inbox roll back ${consumer} ${keys[i]}`);
+          }
+          out.push({ status: 'failed', error });
+        }
+      }
+      delete (qr as { query?: unknown }).query; // back to the prototype's method
+      try {
+        await qr.commitTransaction();
+      } catch (e) {
+        throw unavailable(e, `inbox commit batch of ${keys.length} for ${consumer}`);
+      }
+      return out;
+    } catch (e) {
+      delete (qr as { query?: unknown }).query;
       if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
       throw e;
     } finally {
