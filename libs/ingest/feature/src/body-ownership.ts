@@ -11,7 +11,7 @@ type Next = () => void;
  * Nest's express adapter installs its `jsonParser`/`urlencodedParser` at `app.init()` only if no
  * middleware of that name is already in the router stack; this provider, constructed while the
  * app is being created (before init), registers pass-through middleware under those names so the
- * defaults are never installed in this service. Controllers use `readBody`/`readJsonBody`.
+ * defaults are never installed in this service. Uploads are read by `UploadSpool`, JSON bodies by `readJsonBody`.
  */
 @Injectable()
 export class IngestBodyOwnership {

@@ -8,6 +8,8 @@ import { baseConfigSchema } from '@koa/platform/service';
  * | variable | meaning | default |
  * |---|---|---|
  * | `MAX_INGEST_BYTES` | largest snapshot accepted (HTTP upload or NATS message), in bytes | 16777216 (16 MiB) |
+ * | `INGEST_SPOOL_DIR` | directory under which the gateway creates its private spool directory (mode 0700) for large uploads | the OS temp directory (`TMPDIR`, else `/tmp`) |
+ * | `INGEST_SPOOL_THRESHOLD_BYTES` | content up to this size stays in memory; larger content is spooled to a file while it is hashed (0 ⇒ always spool) | 1048576 (1 MiB) |
  */
 export const INGEST_CONFIG_SCHEMA = baseConfigSchema.extend({
   MAX_INGEST_BYTES: z.coerce
@@ -16,5 +18,12 @@ export const INGEST_CONFIG_SCHEMA = baseConfigSchema.extend({
     .positive('must be a positive integer (bytes)')
     .max(1024 * 1024 * 1024, 'must be at most 1 GiB')
     .default(DEFAULT_MAX_INGEST_BYTES),
+  INGEST_SPOOL_DIR: z.string().min(1, 'must be a directory path').optional(),
+  INGEST_SPOOL_THRESHOLD_BYTES: z.coerce
+    .number({ message: 'must be an integer from 0 to 67108864 (bytes)' })
+    .int('must be an integer from 0 to 67108864 (bytes)')
+    .min(0, 'must be an integer from 0 to 67108864 (bytes)')
+    .max(64 * 1024 * 1024, 'must be an integer from 0 to 67108864 (bytes)')
+    .default(1024 * 1024),
 });
 export type IngestConfig = z.output<typeof INGEST_CONFIG_SCHEMA>;

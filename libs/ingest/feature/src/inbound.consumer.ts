@@ -4,7 +4,6 @@ import { KoaRefusal, OBJECT_STORES, SnapshotCaptured, isKoaRefusal, type EventBy
 import { SnapshotReadModel } from '@koa/ingest/data-access';
 import {
   ADAPTERS,
-  ContentMeter,
   decodeInbound,
   inboundAttemptId,
   measureContent,
@@ -18,6 +17,7 @@ import type { EntityManager } from '@koa/platform/persistence';
 import { CLOCK, SERVICE_CONFIG, type Clock } from '@koa/platform/service';
 import type { IngestConfig } from './config';
 import { SnapshotService } from './snapshot.service';
+import { UploadSpool, inMemoryContent, type ReceivedContent } from './spool';
 
 /** Durable raw consumer of `koa.ingest.>` (stream KOA_INGEST). */
 export const INGEST_INBOUND_DURABLE = 'ingest-gateway-inbound';
@@ -41,6 +41,7 @@ export class IngestEventsController {
   constructor(
     private readonly snapshots: SnapshotService,
     private readonly readModel: SnapshotReadModel,
+    private readonly spool: UploadSpool,
     @Inject(MESSAGING) private readonly messaging: Messaging,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(SERVICE_CONFIG) private readonly config: IngestConfig,
@@ -52,15 +53,17 @@ export class IngestEventsController {
     const { tenant, source } = parseInboundSubject(raw.subject);
     const attemptId = inboundAttemptId(raw.seq, raw.headers['Nats-Msg-Id'] ?? raw.data);
     let inbound: InboundCapture | undefined;
+    let content: ReceivedContent | undefined;
     try {
       inbound = decodeInbound(tenant, source, raw.data);
       const provenance = provenanceInput({ adapter: ADAPTERS.natsPublish, sourceRef: inbound.sourceRef, field: 'data.sourceRef' });
-      const { bytes, digest, size } = await this.contentOf(inbound);
+      content = await this.contentOf(inbound);
+      const { digest, size } = content;
       const result = await this.snapshots.capture({
         tenant,
         source,
         mediaType: inbound.mediaType,
-        bytes,
+        bytes: content.bytes ?? content,
         digest,
         size,
         actor: inbound.actor,
@@ -72,6 +75,8 @@ export class IngestEventsController {
     } catch (e) {
       if (!isKoaRefusal(e) || e.retryable) throw e;
       await this.reject(tenant, source, attemptId, e, inbound, raw.data.byteLength);
+    } finally {
+      await content?.dispose();
     }
   }
 
@@ -81,11 +86,12 @@ export class IngestEventsController {
     await this.readModel.apply(event, ctx.tx as EntityManager | undefined);
   }
 
-  private async contentOf(inbound: InboundCapture): Promise<{ bytes: Uint8Array; digest: string; size: number }> {
+  /** Inline bytes (≤ 1 MiB message) stay in memory; an objectRef is read as a stream into the spool. */
+  private async contentOf(inbound: InboundCapture): Promise<ReceivedContent> {
     const max = this.config.MAX_INGEST_BYTES;
     if (inbound.content.kind === 'inline') {
       const bytes = inbound.content.bytes;
-      return { bytes, ...measureContent(bytes, max) };
+      return inMemoryContent(bytes, measureContent(bytes, max).digest);
     }
     const ref = inbound.content.objectRef;
     const blobs = await this.messaging.blobs(OBJECT_STORES.snapshots.bucket);
@@ -94,22 +100,7 @@ export class IngestEventsController {
     if (info.size > max) throw new KoaRefusal('INGEST_TOO_LARGE', `object ${ref} has ${info.size} bytes; the maximum is ${max}`, { maxBytes: max, size: info.size });
     const stream = await blobs.getStream(ref);
     if (!stream) throw new KoaRefusal('INGEST_OBJECT_NOT_FOUND', `data.objectRef ${JSON.stringify(ref)} disappeared while reading`, { field: 'data.objectRef' });
-    const meter = new ContentMeter(max);
-    const chunks: Uint8Array[] = [];
-    const reader = stream.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        meter.update(value);
-        chunks.push(value);
-      }
-    } catch (e) {
-      await reader.cancel().catch(() => undefined);
-      throw e;
-    }
-    const { digest, size } = meter.finish();
-    return { bytes: new Uint8Array(Buffer.concat(chunks)), digest, size };
+    return this.spool.receiveStream(stream, max);
   }
 
   private async reject(tenant: string, source: string, attemptId: string, refusal: KoaRefusal, inbound: InboundCapture | undefined, size: number): Promise<void> {

@@ -2,5 +2,6 @@ export { INGEST_CONFIG_SCHEMA, type IngestConfig } from './config';
 export { IngestFeatureModule, INGEST_CONSUMERS, INGEST_DB_SCHEMA, INGEST_ENTITIES, INGEST_MIGRATIONS } from './ingest-feature.module';
 export { IngestController, MAX_JSON_BODY_BYTES } from './ingest.controller';
 export { IngestEventsController, INGEST_INBOUND_DURABLE, INGEST_PROJECTION_DURABLE } from './inbound.consumer';
-export { SnapshotService, type CaptureRequest, type CaptureResult, type SealResult } from './snapshot.service';
+export { SnapshotService, type CaptureRequest, type CaptureResult, type SealResult, type StreamableBytes } from './snapshot.service';
+export { UploadSpool, inMemoryContent, type ReceivedContent, DEFAULT_SPOOL_THRESHOLD_BYTES, SPOOL_DIR_PREFIX } from './spool';
 export { IngestBodyOwnership } from './body-ownership';

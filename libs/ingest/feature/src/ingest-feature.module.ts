@@ -7,6 +7,7 @@ import { IngestBodyOwnership } from './body-ownership';
 import { IngestController } from './ingest.controller';
 import { INGEST_INBOUND_DURABLE, INGEST_PROJECTION_DURABLE, IngestEventsController } from './inbound.consumer';
 import { SnapshotService } from './snapshot.service';
+import { UploadSpool } from './spool';
 
 /**
  * The ingest-gateway feature: HTTP uploads and snapshot sets (`IngestController`), the inbound NATS
@@ -19,6 +20,7 @@ import { SnapshotService } from './snapshot.service';
   providers: [
     IngestBodyOwnership,
     SnapshotService,
+    UploadSpool,
     { provide: SnapshotReadModel, useFactory: (ds: DataSource) => new SnapshotReadModel(ds), inject: [DataSource] },
   ],
   exports: [SnapshotService],
@@ -27,7 +29,7 @@ export class IngestFeatureModule {}
 
 /** Durable JetStream consumers served by ingest-gateway's handlers. */
 export const INGEST_CONSUMERS: ConsumerSpec[] = [
-  { durable: INGEST_INBOUND_DURABLE, stream: STREAMS.ingest.name, filterSubject: filters.allIngest, kind: 'raw' },
+  { durable: INGEST_INBOUND_DURABLE, stream: STREAMS.ingest.name, filterSubject: filters.allIngest, kind: 'raw', batch: 16 }, // each capture stores a blob: small batches keep ack_wait far
   { durable: INGEST_PROJECTION_DURABLE, filterSubject: filters.aggregate('snapshot'), kind: 'event' },
 ];
 /** The service's own Postgres schema. */

@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { Actor, KoaRefusal, assertToken } from '@koa/contracts';
-import { ADAPTERS, ContentMeter, normalizeMediaType, provenanceInput } from '@koa/ingest/domain';
+import { ADAPTERS, normalizeMediaType, provenanceInput } from '@koa/ingest/domain';
 import type { SnapshotRecord } from '@koa/ingest/data-access';
 import { SERVICE_CONFIG } from '@koa/platform/service';
-import { discardRest, readBody, readJsonBody } from './body';
+import { discardRest, readJsonBody } from './body';
 import type { IngestConfig } from './config';
 import { SnapshotService, type SealResult } from './snapshot.service';
+import { UploadSpool, type ReceivedContent } from './spool';
 
 /** Largest JSON body accepted on `snapshot-sets` (10,000 digests fit comfortably). */
 export const MAX_JSON_BODY_BYTES = 1024 * 1024;
@@ -42,12 +43,15 @@ const traceparentOf = (req: IncomingMessage): string | undefined => {
 
 /**
  * The ingest-gateway HTTP API (docs/ingest.md). Request bodies are read by this controller
- * itself (see `IngestBodyOwnership`): uploads are hashed and size-checked while they stream in.
+ * itself (see `IngestBodyOwnership`): uploads are hashed and size-checked while they stream in,
+ * kept in memory up to the spool threshold and in a private spool file beyond it (`UploadSpool`),
+ * then streamed into the object store — memory per upload does not grow with its size.
  */
 @Controller('v1/tenants/:tenant')
 export class IngestController {
   constructor(
     private readonly snapshots: SnapshotService,
+    private readonly spool: UploadSpool,
     @Inject(SERVICE_CONFIG) private readonly config: IngestConfig,
   ) {}
 
@@ -60,6 +64,7 @@ export class IngestController {
   async upload(@Param('tenant') tenant: string, @Param('source') source: string, @Req() req: IncomingMessage, @Res({ passthrough: true }) res: StatusResponse) {
     const max = this.config.MAX_INGEST_BYTES;
     let bodyTouched = false;
+    let content: ReceivedContent | undefined;
     try {
       assertToken('tenant', tenant);
       assertToken('source', source);
@@ -76,17 +81,15 @@ export class IngestController {
       if (Number.isFinite(declared) && declared > max) {
         throw new KoaRefusal('INGEST_TOO_LARGE', `Content-Length ${declared} exceeds the maximum of ${max} bytes`, { maxBytes: max, size: declared });
       }
-      const meter = new ContentMeter(max);
       bodyTouched = true;
-      const bytes = await readBody(req, (chunk) => meter.update(chunk));
-      const { digest, size } = meter.finish();
+      content = await this.spool.receiveRequest(req, max);
       const result = await this.snapshots.capture({
         tenant,
         source,
         mediaType,
-        bytes,
-        digest,
-        size,
+        bytes: content.bytes ?? content,
+        digest: content.digest,
+        size: content.size,
         actor,
         ...(reason !== undefined && { reason }),
         provenance,
@@ -101,6 +104,8 @@ export class IngestController {
         discardRest(req);
       }
       throw e;
+    } finally {
+      await content?.dispose();
     }
   }
 

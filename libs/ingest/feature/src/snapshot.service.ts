@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   KoaRefusal,
@@ -5,7 +6,6 @@ import {
   STREAMS,
   digestHex,
   isKoaRefusal,
-  sha256Digest,
   subjects,
   type EventByType,
 } from '@koa/contracts';
@@ -18,18 +18,27 @@ import {
   type IngestMediaType,
   type ProvenanceInput,
 } from '@koa/ingest/domain';
-import { ConcurrencyConflict, MESSAGING, type Messaging } from '@koa/platform/messaging';
+import { ConcurrencyConflict, MESSAGING, type BlobStore, type Messaging } from '@koa/platform/messaging';
 import { CLOCK, ID_FACTORY, type Clock, type IdFactory } from '@koa/platform/service';
 
 type Captured = EventByType<'io.koa.ingest.snapshot.captured.v1'>;
 type Sealed = EventByType<'io.koa.ingest.snapshotset.sealed.v1'>;
+
+/**
+ * Bytes that can be streamed as often as needed — a spool file (`ReceivedContent` of
+ * `UploadSpool`) — so a large capture is stored without holding it in memory.
+ */
+export interface StreamableBytes {
+  open(): ReadableStream<Uint8Array>;
+}
 
 /** What a capture needs: the measured bytes and who/why/how they came. */
 export interface CaptureRequest {
   readonly tenant: string;
   readonly source: string;
   readonly mediaType: IngestMediaType;
-  readonly bytes: Uint8Array;
+  /** the content: in memory, or streamable (a spool file); the caller disposes of a spool file afterwards */
+  readonly bytes: Uint8Array | StreamableBytes;
   /** `sha256:<hex>` of `bytes`, computed while reading */
   readonly digest: string;
   readonly size: number;
@@ -63,9 +72,12 @@ export interface SealResult {
  * Capture = store once, record once, with no time limit on de-duplication:
  *
  * 1. if `snapshot/<hex>` already has an event for the tenant ⇒ duplicate (nothing stored);
- * 2. build and validate the SnapshotCaptured event (nothing is stored if it is refused), then put the bytes to `koa-snapshots` at `<tenant>/<hex>` — skipped when an object of that name
- *    and size exists AND its bytes hash to the digest (a leftover of an interrupted capture;
- *    anything else under that name is overwritten with the right bytes);
+ * 2. build and validate the SnapshotCaptured event (nothing is stored if it is refused), then put
+ *    the bytes to `koa-snapshots` at `<tenant>/<hex>` — streamed when they are `StreamableBytes`,
+ *    re-hashed on the way and refused INTERNAL (no event) unless the stored size and that hash
+ *    match the request — skipped when an object of that name and size exists AND its bytes
+ *    (read as a stream) hash to the digest (a leftover of an interrupted capture; anything else
+ *    under that name is overwritten with the right bytes);
  * 3. append `SnapshotCaptured` with `expectedLastSubjectSequence: 0`; a `ConcurrencyConflict`
  *    (or a msg-id duplicate) means a concurrent capture won ⇒ duplicate, answered from the log.
  *
@@ -96,12 +108,8 @@ export class SnapshotService {
     const blobs = await this.messaging.blobs(OBJECT_STORES.snapshots.bucket);
     const name = event.data.objectName;
     const info = await blobs.info(name);
-    let reuse = false;
-    if (info && info.size === req.size) {
-      const stored = await blobs.get(name);
-      reuse = stored !== undefined && sha256Digest(stored) === req.digest;
-    }
-    if (!reuse) await blobs.put(name, req.bytes, { description: `${req.mediaType} from ${req.source}` });
+    const reuse = info !== undefined && info.size === req.size && (await storedDigest(blobs, name)) === req.digest;
+    if (!reuse) await this.store(blobs, name, req);
 
     try {
       const [ack] = await this.messaging.append([event], { expectedLastSubjectSequence: 0 });
@@ -115,6 +123,23 @@ export class SnapshotService {
     const first = await this.firstCapture(req.tenant, hex);
     if (!first) throw new KoaRefusal('INTERNAL', `snapshot ${req.digest}: append conflicted but no capture is recorded`);
     return this.duplicateOf(first);
+  }
+
+  /** Puts the bytes (streamed when streamable) and checks what the store took: size, and the digest of what was streamed. */
+  private async store(blobs: BlobStore, name: string, req: CaptureRequest): Promise<void> {
+    const description = `${req.mediaType} from ${req.source}`;
+    if (req.bytes instanceof Uint8Array) {
+      const stored = await blobs.put(name, req.bytes, { description });
+      if (stored.size !== req.size) throw new KoaRefusal('INTERNAL', `snapshot ${req.digest}: the object store took ${stored.size} of ${req.size} bytes`, { digest: req.digest });
+      return;
+    }
+    const hash = createHash('sha256');
+    const stored = await blobs.put(name, hashing(req.bytes.open(), hash), { description });
+    const sent = `sha256:${hash.digest('hex')}`;
+    if (stored.size !== req.size || sent !== req.digest) {
+      // the object under <tenant>/<hex> is not trusted by a later capture (size + hash are checked): no event names it
+      throw new KoaRefusal('INTERNAL', `snapshot ${req.digest}: the spooled bytes changed before they were stored (stored ${stored.size} of ${req.size} bytes, hashing to ${sent})`, { digest: req.digest });
+    }
   }
 
   /**
@@ -199,6 +224,37 @@ export class SnapshotService {
 
   private duplicateOf(first: Captured): CaptureResult {
     return { digest: first.data.digest, size: first.data.size, mediaType: first.data.mediaType, duplicate: true, event: first };
+  }
+}
+
+/** Passes a stream through a hash. */
+function hashing(source: ReadableStream<Uint8Array>, hash: ReturnType<typeof createHash>): ReadableStream<Uint8Array> {
+  return source.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, c) {
+        hash.update(chunk);
+        c.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+/** The SHA-256 of a stored object, read as a stream (bounded memory); undefined if absent or unreadable. */
+async function storedDigest(blobs: BlobStore, name: string): Promise<string | undefined> {
+  const stream = await blobs.getStream(name);
+  if (!stream) return undefined;
+  const hash = createHash('sha256');
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return `sha256:${hash.digest('hex')}`;
+      hash.update(value);
+    }
+  } catch {
+    // a corrupt object fails the client's own digest check: overwrite it
+    await reader.cancel().catch(() => undefined);
+    return undefined;
   }
 }
 
