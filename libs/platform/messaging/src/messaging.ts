@@ -5,7 +5,6 @@ import {
   STREAMS,
   dedupKey,
   parseEvent,
-  subjectOf,
   subjects as subjectsOf,
   type AggregateKind,
   type AnyKoaEvent,
@@ -86,6 +85,15 @@ export interface WatchOptions {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * `koa.evt.<tenant>.<aggregate>.<id>` of an event `parseEvent` has validated (its `subject`
+ * names the aggregate of its type): same result as `subjectOf`, without its catalog scan.
+ */
+function eventSubject(e: AnyKoaEvent): string {
+  const slash = e.subject.indexOf('/');
+  return subjectsOf.event(e.tenantid, e.subject.slice(0, slash) as AggregateKind, e.subject.slice(slash + 1));
+}
 
 /** NATS headers → plain record (first value per key). */
 export function headersToRecord(h: MsgHdrs | undefined): Record<string, string> {
@@ -170,6 +178,10 @@ export class Messaging {
         reconnectTimeWait: 250,
         waitOnFirstConnect: false,
         pingInterval: 10_000,
+        // nats.js otherwise captures a stack trace (an Error) per request, publish and confirmed
+        // ack so that a timeout can point at its caller: measured as the largest single cost of
+        // a pipelined append (docs/messaging.md "Performance"). Errors still name the subject.
+        noAsyncTraces: true,
       });
     } catch (cause) {
       throw new KoaRefusal('BROKER_UNAVAILABLE', `cannot connect to NATS at ${shown} within ${timeout} ms: ${(cause as Error)?.message ?? cause}`, { url: shown }, { cause });
@@ -258,11 +270,11 @@ export class Messaging {
   async append(events: readonly KoaEvent[], o: AppendOptions = {}): Promise<Array<{ seq: number; duplicate: boolean }>> {
     if (events.length === 0) return [];
     const parsed = events.map((e) => parseEvent(e));
-    const subject = subjectOf(parsed[0]);
-    for (const e of parsed) {
-      const s = subjectOf(e);
+    const subject = eventSubject(parsed[0]);
+    for (let i = 1; i < parsed.length; i++) {
+      const s = eventSubject(parsed[i]);
       if (s !== subject) {
-        throw new KoaRefusal('EVENT_SUBJECT_MISMATCH', `append: all events must share one aggregate subject; ${e.id} is on ${s}, not ${subject}`, { subject, other: s });
+        throw new KoaRefusal('EVENT_SUBJECT_MISMATCH', `append: all events must share one aggregate subject; ${parsed[i].id} is on ${s}, not ${subject}`, { subject, other: s });
       }
     }
     let expected = o.expectedLastSubjectSequence;
@@ -325,9 +337,12 @@ export class Messaging {
   }
 
   private async publishInternal(subject: string, payload: Uint8Array, o: PublishOptions): Promise<{ seq: number; duplicate: boolean }> {
-    const h = natsHeaders();
-    for (const [k, v] of Object.entries(o.headers ?? {})) h.set(k, v);
-    const opts: Partial<JetStreamPublishOptions> = { headers: h };
+    const opts: Partial<JetStreamPublishOptions> = {};
+    if (o.headers) {
+      let h: MsgHdrs | undefined;
+      for (const k in o.headers) (h ??= natsHeaders()).set(k, o.headers[k]);
+      if (h) opts.headers = h;
+    }
     if (o.msgId !== undefined) opts.msgID = o.msgId;
     if (o.expectedLastSubjectSequence !== undefined) opts.expect = { lastSubjectSequence: o.expectedLastSubjectSequence };
     try {

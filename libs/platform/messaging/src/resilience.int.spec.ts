@@ -80,13 +80,16 @@ describe('resilience (real nats-server, real Postgres, real processes)', () => {
     await server?.dispose();
   });
 
-  it('SIGKILL of a consuming service mid-way, then restart: every event applied exactly once (rows == distinct == N)', async () => {
+  it.each([
+    ['batch 1', '1'],
+    ['the default batch', ''],
+  ])('SIGKILL of a consuming service (%s) mid-way, then restart: every event applied exactly once (rows == distinct == N)', async (_label, batch) => {
     const N = 500;
     const tenant = uniqueName('crash');
-    const schema = 'crash';
+    const schema = `crash_b${batch || 'default'}`;
     const durable = uniqueName('crash');
     await pg.query(`CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.processed (event_id text NOT NULL)`); // no unique key: duplicates would show
-    const env = { NATS_URL: server.url, DATABASE_URL: db.url, CRASH_SCHEMA: schema, CRASH_DURABLE: durable, CRASH_FILTER: `koa.evt.${tenant}.>` };
+    const env = { NATS_URL: server.url, DATABASE_URL: db.url, CRASH_SCHEMA: schema, CRASH_DURABLE: durable, CRASH_FILTER: `koa.evt.${tenant}.>`, CRASH_BATCH: batch };
     const first = await startWorker(env);
     children.push(first);
     const publishing = (async () => {

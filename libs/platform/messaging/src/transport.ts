@@ -8,7 +8,7 @@ import { isObservable, lastValueFrom } from 'rxjs';
 import { KoaEventContext } from './context';
 import { decideDisposition, describeError } from './disposition';
 import { translateBrokerError } from './errors';
-import type { InboxStore } from './inbox';
+import type { InboxBatchOutcome, InboxStore } from './inbox';
 import { rawFromJsMsg, type Messaging, type RawMessage } from './messaging';
 import { extractTraceContext, tracer } from './tracing';
 
@@ -34,7 +34,13 @@ export interface ConsumerSpec {
   readonly backoffMs?: readonly number[];
   /** default `CONSUMER_DEFAULTS.maxAckPending` */
   readonly maxAckPending?: number;
-  /** messages per pull request (default 1). The whole batch's ack deadline starts at delivery. */
+  /**
+   * Messages per pull request and per inbox transaction (default `DEFAULT_BATCH` = 128). A batch
+   * is handled in stream order, in ONE database transaction with a savepoint per message, and
+   * acked after the commit. Every message's ack deadline (`ackWaitMs`) starts at delivery, so
+   * the whole batch must finish within it: consumers with long handlers (builds, release tasks)
+   * set `batch: 1` and call `ctx.working()` (which extends every message of the batch).
+   */
   readonly batch?: number;
 }
 
@@ -50,6 +56,8 @@ export interface JetStreamTransportOptions {
 type ResolvedSpec = Required<Omit<ConsumerSpec, 'backoffMs'>> & { backoffMs: readonly number[] };
 
 const FETCH_EXPIRES_MS = 2_000;
+/** default `ConsumerSpec.batch`: one pull and one inbox commit per 128 messages (measured, docs/messaging.md) */
+export const DEFAULT_BATCH = 128;
 const NEST_GENERIC_ERROR = (e: unknown): boolean =>
   typeof e === 'object' && e !== null && !(e instanceof Error) && (e as { status?: unknown }).status === 'error';
 
@@ -65,16 +73,23 @@ const NEST_GENERIC_ERROR = (e: unknown): boolean =>
  * await app.listen();
  * ```
  *
- * Per delivery, in stream order, one at a time per consumer:
+ * Per consumer, batches of up to `batch` deliveries (what one pull request returned), one batch
+ * at a time, each message in stream order:
  * 1. delivery count beyond `maxDeliver` (earlier attempts crashed) ⇒ dead-letter `MAX_DELIVER_EXCEEDED`;
  * 2. kind 'event': `parseEvent(data, subject)`; invalid ⇒ dead-letter with its refusal code;
  *    no handler for the type ⇒ ack (skip);
- * 3. the handler runs inside the extracted trace context (CONSUMER span `koa.consume <type>`) and,
- *    with an inbox, inside `inbox.runOnce(durable, dedupKey(event), tx => handler)` (duplicate ⇒ ack, not run);
- * 4. success ⇒ ack (confirmed by the server); failure ⇒ `decideDisposition`: nak(backoff) or
- *    dead-letter (record published to `koa.dlq.<durable>` FIRST, then `term()`; if that publish
- *    fails, nak — nothing is ever lost).
- * `close()` (Nest calls it on `app.close()`) stops fetching, lets the in-flight handler finish and ack, then returns.
+ * 3. the handlers run in order, each inside its extracted trace context (CONSUMER span
+ *    `koa.consume <type>`) and, with an inbox, all inside ONE transaction
+ *    (`inbox.runBatch(durable, keys, ...)`, a savepoint per message; duplicate ⇒ ack, not run);
+ * 4. a handler failure rolls back its own savepoint only and goes to `decideDisposition`:
+ *    nak(backoff) or dead-letter (record published to `koa.dlq.<durable>` FIRST, then `term()`;
+ *    if that publish fails, nak — nothing is ever lost); its neighbours go on;
+ * 5. the transaction commits once; only then are the successes acked (no per-message
+ *    confirmation: one flush round trip for the batch; a lost ack is a redelivery the inbox
+ *    absorbs). A failed begin/commit acks nothing: every message of the batch is nak'd (or
+ *    dead-lettered on its last attempt) and the next batches take one message at a time until one commits.
+ * `close()` (Nest calls it on `app.close()`) stops fetching, lets the in-flight batch finish,
+ * commit and ack, hands back (nak) what was delivered but not started, then returns.
  */
 export class JetStreamTransport extends Server implements CustomTransportStrategy {
   private readonly log = new Logger('JetStreamTransport');
@@ -92,13 +107,14 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       maxDeliver: c.maxDeliver ?? CONSUMER_DEFAULTS.maxDeliver,
       backoffMs: c.backoffMs ?? CONSUMER_DEFAULTS.backoffMs,
       maxAckPending: c.maxAckPending ?? CONSUMER_DEFAULTS.maxAckPending,
-      batch: c.batch ?? 1,
+      batch: c.batch ?? DEFAULT_BATCH,
     }));
     const names = new Set<string>();
     for (const s of this.specs) {
       subjects.deadLetter(s.durable); // validates the token
       if (names.has(`${s.stream}/${s.durable}`)) throw new KoaRefusal('CONFIG_INVALID', `consumer ${s.durable} on ${s.stream} is declared twice`, { durable: s.durable });
       names.add(`${s.stream}/${s.durable}`);
+      if (!Number.isInteger(s.batch) || s.batch < 1) throw new KoaRefusal('CONFIG_INVALID', `consumer ${s.durable}: batch must be an integer >= 1, not ${s.batch}`, { durable: s.durable });
       if (s.maxDeliver < 1) throw new KoaRefusal('CONFIG_INVALID', `consumer ${s.durable}: maxDeliver must be >= 1`, { durable: s.durable });
     }
   }
@@ -139,23 +155,52 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 }
 
+/** One delivery of a batch on its way through the worker. */
+interface Item {
+  readonly m: JsMsg;
+  readonly raw: RawMessage;
+  readonly event: AnyKoaEvent | undefined;
+  readonly handler: MessageHandler;
+  readonly key: string;
+  /** the delivery count */
+  readonly attempt: number;
+}
+
+/** A handler's own error, told apart from the inbox's infrastructure errors. */
+class HandlerFailure {
+  constructor(readonly error: unknown) {}
+}
+
 class ConsumerWorker {
   private stopping = false;
   private current?: ConsumerMessages;
-  private done?: Promise<void>;
-  private wake?: () => void;
+  private producer?: Promise<void>;
+  private processor?: Promise<void>;
+  private wakeProducer?: () => void;
+  private wakeProcessor?: () => void;
   private consumer?: Consumer;
+  /** delivered, not yet taken by the processor (at most ~2 batches: the pull being filled and the one processing) */
+  private readonly queue: JsMsg[] = [];
+  /** after an infrastructure failure of a whole batch, take one message at a time until a batch commits */
+  private limit: number;
+  /** Nest's pattern lookup normalises the pattern on every call: once per event type is enough */
+  private readonly handlers = new Map<string, MessageHandler | null>();
+  /** the flush that confirms the last batch's acks (awaited before the next batch's, and by stop()) */
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly spec: ResolvedSpec,
     private readonly o: JetStreamTransportOptions,
     private readonly handlerFor: (pattern: string) => MessageHandler | null,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.limit = spec.batch;
+  }
 
   async start(): Promise<void> {
     await this.ensureConsumer();
-    this.done = this.loop();
+    this.producer = this.produce();
+    this.processor = this.process();
   }
 
   private async ensureConsumer(): Promise<void> {
@@ -200,10 +245,15 @@ class ConsumerWorker {
     }
   }
 
-  private async loop(): Promise<void> {
+  /** Pulls up to `batch` messages per request into the queue; the next pull waits until the processor has taken the queue. */
+  private async produce(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
       try {
+        if (this.queue.length > 0) {
+          await new Promise<void>((resolve) => (this.wakeProducer = resolve));
+          continue;
+        }
         if (!this.consumer || failures > 0) await this.ensureConsumer();
         const consumer = this.consumer;
         if (!consumer) throw new Error('consumer not ready');
@@ -211,45 +261,192 @@ class ConsumerWorker {
         this.current = iter;
         if (this.stopping) await iter.close();
         for await (const m of iter) {
-          if (this.stopping) {
-            m.nak();
-            continue;
-          }
-          await this.process(m);
+          this.queue.push(m);
+          this.wakeProcessor?.();
         }
         failures = 0;
       } catch (e) {
         if (this.stopping) break;
         failures++;
         this.log.warn({ msg: 'fetch failed; retrying', consumer: this.spec.durable, attempt: failures, error: describeError(e) });
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, Math.min(100 * 2 ** failures, 5_000));
-          this.wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+        await this.sleep(Math.min(100 * 2 ** failures, 5_000));
       } finally {
         this.current = undefined;
       }
     }
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.wake?.();
-    await this.current?.close().catch(() => undefined);
-    await this.done;
+  /** Takes what has arrived (up to `batch`), processes it as one batch, in stream order; repeats. */
+  private async process(): Promise<void> {
+    for (;;) {
+      if (this.queue.length === 0) {
+        if (this.stopping) return;
+        await new Promise<void>((resolve) => (this.wakeProcessor = resolve));
+        this.wakeProcessor = undefined;
+        continue;
+      }
+      if (this.stopping) {
+        // delivered but not started: hand them back at once (the in-flight batch has finished)
+        for (const m of this.queue.splice(0)) m.nak();
+        continue;
+      }
+      // let the messages that arrived in the same network read reach the queue first (the
+      // client hands them over one microtask at a time): they join this batch
+      if (this.queue.length < this.limit) await new Promise<void>((resolve) => setImmediate(resolve));
+      const batch = this.queue.splice(0, this.limit);
+      if (this.queue.length === 0) this.wakeProducer?.();
+      try {
+        await this.processBatch(batch);
+      } catch (e) {
+        // processBatch decides every message itself; this is a bug guard: nothing is acked
+        this.log.error({ msg: 'batch failed unexpectedly; nak', consumer: this.spec.durable, error: describeError(e) });
+        for (const m of batch) m.nak(this.spec.backoffMs[0] ?? 0);
+      }
+    }
   }
 
-  private async process(m: JsMsg): Promise<void> {
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeProducer?.();
+    this.wakeProcessor?.();
+    this.wakeSleep?.();
+    await this.current?.close().catch(() => undefined);
+    await this.producer;
+    this.wakeProcessor?.();
+    await this.processor;
+    await this.flushing;
+  }
+
+  private wakeSleep?: () => void;
+
+  /** setTimeout that stop() cuts short */
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeSleep = done;
+    });
+  }
+
+  /**
+   * One batch, in stream order. Decisions that need no handler (max-deliver backstop, schema
+   * refusal, no handler) are taken first; the handlers then run in ONE inbox transaction, a
+   * savepoint each; the successes are acked only after the commit (one flush for the batch).
+   */
+  private async processBatch(msgs: JsMsg[]): Promise<void> {
+    const s = this.spec;
+    const acks: JsMsg[] = [];
+    const items: Item[] = [];
+    for (const m of msgs) {
+      const item = await this.admit(m, acks);
+      if (item) items.push(item);
+    }
+    // every message of the batch stays alive while a long handler reports progress (ctx.working())
+    // and, automatically, while the batch makes progress: each finished handler extends the
+    // deadline of the messages still waiting (at most every ackWait/3). A hung handler makes no
+    // progress, so its batch is redelivered after ack_wait as before.
+    let kept = Date.now();
+    const keepAlive = () => {
+      kept = Date.now();
+      for (const m of msgs) m.working();
+    };
+    const progressed = () => {
+      if (Date.now() - kept > s.ackWaitMs / 3) keepAlive();
+    };
+    if (items.length > 0) {
+      const outcomes = await this.runItems(items, keepAlive, progressed);
+      if (!outcomes) {
+        // begin/record/commit failed: nothing of the batch is durable, so nothing of it is acked
+        for (const it of items) await this.fail(it.m, it.raw, this.batchError, it.attempt);
+      } else {
+        for (let i = 0; i < items.length; i++) {
+          const it = items[i];
+          const o = outcomes[i];
+          if (o.status === 'failed') await this.fail(it.m, it.raw, o.error, it.attempt);
+          else {
+            if (o.status === 'duplicate') this.log.debug?.({ msg: 'duplicate (inbox); acked without running', consumer: s.durable, key: it.key, seq: it.m.seq });
+            acks.push(it.m);
+          }
+        }
+      }
+    }
+    this.ackAll(acks);
+  }
+
+  private batchError: unknown;
+
+  /**
+   * Runs the handlers in order: with an inbox in ONE transaction (`runBatch`; a single item uses
+   * `runOnce`, which needs no savepoint); returns undefined if that transaction failed as a whole
+   * (`batchError` says why), after which the next batches take one message at a time until one commits.
+   */
+  private async runItems(items: Item[], keepAlive: () => void, progressed: () => void): Promise<Array<InboxBatchOutcome<void>> | undefined> {
+    const s = this.spec;
+    const inbox = this.o.inbox;
+    const run = async (i: number, tx: unknown): Promise<void> => {
+      try {
+        await this.runHandler(items[i], tx, keepAlive);
+      } catch (e) {
+        throw new HandlerFailure(normalizeHandlerError(e));
+      } finally {
+        progressed();
+      }
+    };
+    if (!inbox) {
+      const out: Array<InboxBatchOutcome<void>> = [];
+      for (let i = 0; i < items.length; i++) {
+        try {
+          out.push({ status: 'done', value: await run(i, undefined) });
+        } catch (e) {
+          out.push({ status: 'failed', error: (e as HandlerFailure).error });
+        }
+      }
+      return out;
+    }
+    try {
+      let out: Array<InboxBatchOutcome<void>>;
+      if (items.length === 1) {
+        try {
+          const r = await inbox.runOnce(s.durable, items[0].key, (tx) => run(0, tx));
+          out = [r.duplicate ? { status: 'duplicate' } : { status: 'done', value: undefined }];
+        } catch (e) {
+          if (!(e instanceof HandlerFailure)) throw e;
+          out = [{ status: 'failed', error: e.error }];
+        }
+      } else {
+        out = (await inbox.runBatch(s.durable, items.map((it) => it.key), run)).map((o) => (o.status === 'failed' ? { status: 'failed', error: (o.error as HandlerFailure).error } : o));
+      }
+      this.limit = s.batch;
+      return out;
+    } catch (e) {
+      this.limit = 1;
+      this.batchError = e;
+      this.log.warn({ msg: 'inbox transaction failed; nothing of the batch acked, all retried', consumer: s.durable, size: items.length, error: describeError(e) });
+      return undefined;
+    }
+  }
+
+  private handlerOf(pattern: string): MessageHandler | null {
+    let h = this.handlers.get(pattern);
+    if (h === undefined) {
+      h = this.handlerFor(pattern);
+      this.handlers.set(pattern, h);
+    }
+    return h;
+  }
+
+  /** The per-message decisions that need no handler; returns the item to run, or undefined if decided. */
+  private async admit(m: JsMsg, acks: JsMsg[]): Promise<Item | undefined> {
     const s = this.spec;
     const raw = rawFromJsMsg(m);
     const deliveryCount = m.info.deliveryCount;
     if (deliveryCount > s.maxDeliver) {
       // earlier attempts never reached a decision (the process died): do not run it again
       await this.deadLetter(m, raw, 'MAX_DELIVER_EXCEEDED', `delivered ${deliveryCount} times, beyond maxDeliver ${s.maxDeliver}, without a decision`);
-      return;
+      return undefined;
     }
     let event: AnyKoaEvent | undefined;
     let handler: MessageHandler | null;
@@ -258,24 +455,32 @@ class ConsumerWorker {
         event = parseEvent(m.data, m.subject);
       } catch (e) {
         await this.fail(m, raw, e, deliveryCount);
-        return;
+        return undefined;
       }
-      handler = this.handlerFor(event.type);
+      handler = this.handlerOf(event.type);
       if (!handler) {
         this.log.debug?.({ msg: 'no handler; skipped', consumer: s.durable, type: event.type, seq: m.seq });
-        await this.ack(m);
-        return;
+        acks.push(m);
+        return undefined;
       }
     } else {
-      handler = this.handlerFor(s.durable);
+      handler = this.handlerOf(s.durable);
     }
     if (!handler) {
       // listen() refuses raw consumers without a handler; keep the message rather than guess
       m.nak(s.backoffMs[0] ?? 0);
-      return;
+      return undefined;
     }
-    const run = handler;
-    const ctx = new KoaEventContext(s.durable, raw, event, deliveryCount, () => m.working());
+    const key = event ? dedupKey(event) : (raw.headers['Nats-Msg-Id'] ?? `${s.stream}#${m.seq}`);
+    return { m, raw, event, handler, key, attempt: deliveryCount };
+  }
+
+  /** Runs the handler inside the message's trace context (CONSUMER span); throws what the handler threw. */
+  private async runHandler(it: Item, tx: unknown, keepAlive: () => void): Promise<void> {
+    const s = this.spec;
+    const { m, raw, event } = it;
+    const ctx = new KoaEventContext(s.durable, raw, event, it.attempt, keepAlive);
+    ctx.setTx(tx);
     const parent = extractTraceContext(raw.headers, event?.traceparent);
     const span = tracer().startSpan(
       `koa.consume ${event?.type ?? s.durable}`,
@@ -286,10 +491,10 @@ class ConsumerWorker {
           'messaging.operation.type': 'process',
           'messaging.destination.name': m.subject,
           'messaging.consumer.group.name': s.durable,
-          'messaging.message.id': event ? dedupKey(event) : (raw.headers['Nats-Msg-Id'] ?? `${s.stream}#${m.seq}`),
+          'messaging.message.id': it.key,
           'messaging.nats.stream': s.stream,
           'messaging.nats.stream_sequence': m.seq,
-          'messaging.nats.delivery_count': deliveryCount,
+          'messaging.nats.delivery_count': it.attempt,
           'koa.service': this.o.serviceName,
           ...(event && { 'koa.event.type': event.type, 'koa.tenant': event.tenantid, 'cloudevents.event_id': event.id }),
           ...(event?.correlationid && { 'koa.correlation_id': event.correlationid }),
@@ -298,39 +503,43 @@ class ConsumerWorker {
       parent,
     );
     try {
-      await otelContext.with(trace.setSpan(parent, span), async () => {
-        const payload = event ?? raw.data;
-        const inbox = this.o.inbox;
-        if (inbox) {
-          const key = event ? dedupKey(event) : (raw.headers['Nats-Msg-Id'] ?? `${s.stream}#${m.seq}`);
-          const r = await inbox.runOnce(s.durable, key, async (tx) => {
-            ctx.setTx(tx);
-            return invoke(run, payload, ctx);
-          });
-          if (r.duplicate) this.log.debug?.({ msg: 'duplicate (inbox); acked without running', consumer: s.durable, key, seq: m.seq });
-        } else {
-          await invoke(run, payload, ctx);
-        }
-      });
+      await otelContext.with(trace.setSpan(parent, span), () => invoke(it.handler, event ?? raw.data, ctx));
       span.setStatus({ code: SpanStatusCode.OK });
     } catch (e) {
       span.recordException(e instanceof Error ? e : new Error(describeError(e)));
       span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(e) });
+      throw e;
+    } finally {
       span.end();
-      await this.fail(m, raw, normalizeHandlerError(e), deliveryCount);
-      return;
     }
-    span.end();
-    await this.ack(m);
   }
 
-  private async ack(m: JsMsg): Promise<void> {
-    try {
-      const ok = await m.ackAck({ timeout: 5_000 });
-      if (!ok) this.log.warn({ msg: 'ack not confirmed (will be redelivered; the inbox de-duplicates)', consumer: this.spec.durable, seq: m.seq });
-    } catch (e) {
-      this.log.warn({ msg: 'ack failed (will be redelivered; the inbox de-duplicates)', consumer: this.spec.durable, seq: m.seq, error: describeError(e) });
-    }
+  /**
+   * Acks without waiting for one confirmation per message, then ONE flush round trip for the
+   * batch, which is not awaited here (the next batch overlaps it; `stop()` awaits it): once it
+   * returns the server has received every ack of the batch. A lost ack only means a
+   * redelivery, which the inbox answers as a duplicate.
+   */
+  private ackAll(acks: JsMsg[]): void {
+    if (acks.length === 0) return;
+    for (const m of acks) m.ack();
+    const previous = this.flushing;
+    this.flushing = (async () => {
+      await previous;
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          this.o.messaging.connection.flush(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('flush not answered within 5000 ms')), 5_000);
+          }),
+        ]);
+      } catch (e) {
+        this.log.warn({ msg: 'acks not confirmed (they will be redelivered if lost; the inbox de-duplicates)', consumer: this.spec.durable, count: acks.length, error: describeError(e) });
+      } finally {
+        clearTimeout(timer);
+      }
+    })();
   }
 
   private async fail(m: JsMsg, raw: RawMessage, error: unknown, deliveryCount: number): Promise<void> {
@@ -340,10 +549,10 @@ class ConsumerWorker {
       m.nak(d.delayMs);
       return;
     }
-    await this.deadLetter(m, raw, d.code, d.message);
+    await this.deadLetter(m, raw, d.code, d.message, deliveryCount);
   }
 
-  private async deadLetter(m: JsMsg, raw: RawMessage, code: string, message: string): Promise<void> {
+  private async deadLetter(m: JsMsg, raw: RawMessage, code: string, message: string, attempt = m.info.deliveryCount): Promise<void> {
     const s = this.spec;
     const headers: Record<string, string> = {
       'Koa-Refusal-Code': code,
@@ -352,7 +561,7 @@ class ConsumerWorker {
       'Koa-Original-Subject': raw.subject,
       'Koa-Original-Stream': s.stream,
       'Koa-Original-Seq': String(raw.seq),
-      'Koa-Delivery-Count': String(m.info.deliveryCount),
+      'Koa-Delivery-Count': String(attempt),
     };
     try {
       await this.o.messaging.publish(subjects.deadLetter(s.durable), raw.data, { msgId: `dlq:${s.durable}:${raw.seq}`, headers });

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     strategy: new JetStreamTransport({
       messaging,
       serviceName: 'crash-worker',
-      consumers: [{ durable: env('CRASH_DURABLE'), filterSubject: env('CRASH_FILTER'), ackWaitMs: 1500, batch: Number(process.env['CRASH_BATCH'] ?? 1) }],
+      consumers: [{ durable: env('CRASH_DURABLE'), filterSubject: env('CRASH_FILTER'), ackWaitMs: 1500, ...(process.env['CRASH_BATCH'] && { batch: Number(process.env['CRASH_BATCH']) }) }],
       inbox,
     }),
     logger: ['error'],
