@@ -25,7 +25,7 @@ import { PipelineWorker } from './pipeline-worker';
 export class PipelineFeatureModule {}
 
 /** The durable consumer served by {@link BuildTaskController}: every Case event, all tenants. */
-export const PIPELINE_CONSUMERS: ConsumerSpec[] = [{ durable: 'pipeline-worker', filterSubject: filters.aggregate('case') }];
+export const PIPELINE_CONSUMERS: ConsumerSpec[] = [{ durable: 'pipeline-worker', filterSubject: filters.aggregate('case'), batch: 1 }]; // builds are long: one per pull (ack deadline per build)
 /** The service's own Postgres schema (the transport's inbox lives there). */
 export const PIPELINE_DB_SCHEMA = 'pipeline';
 /** pipeline-worker has no read-model entities. */

@@ -41,7 +41,7 @@ export class ReleaseFeatureModule {}
 
 /** Durable JetStream consumers served by this service's `@EventPattern` handlers. */
 export const RELEASE_CONSUMERS: ConsumerSpec[] = [
-  { durable: RELEASE_TASKS_CONSUMER, filterSubject: filters.aggregate('case') },
+  { durable: RELEASE_TASKS_CONSUMER, filterSubject: filters.aggregate('case'), batch: 1 }, // release tasks are long: one per pull
   { durable: RELEASE_CHANNELS_CONSUMER, filterSubject: filters.aggregate('release') },
 ];
 /** The service's own Postgres schema. */
