@@ -130,7 +130,7 @@ describe('JetStreamTransport batches (real nats-server, real Postgres inbox)', (
     expect(await inbox.has(durable, dedupKey(events[3]))).toBe(true);
   });
 
-  it('a commit failure acks nothing: every message of the batch is redelivered and applied on its second delivery', async () => {
+  it('a commit failure acks nothing: every message of the batch is redelivered (each alone) and applied on its second delivery', async () => {
     const { durable, events, calls, drained, applied } = await run(5, async (e, ctx) => {
       // the first delivery of the 3rd message leaves a row that violates a deferred constraint: COMMIT fails
       if (e.id.endsWith('-2') && ctx.deliveryCount === 1) await (ctx.tx as EntityManager).query('INSERT INTO batch.poison (id, parent) VALUES ($1, $2)', [e.id, 'missing']);
@@ -143,6 +143,8 @@ describe('JetStreamTransport batches (real nats-server, real Postgres inbox)', (
     // nothing of the failed batch was acked: each message came back exactly once more
     expect(calls.slice(5).map((c) => [c.id, c.deliveryCount]).sort()).toEqual(events.map((e) => [e.id, 2]).sort());
     expect(calls).toHaveLength(10);
+    // redeliveries go one per batch: a message that kept failing could not spend its neighbours' budget
+    expect(new Set(calls.slice(5).map((c) => c.tx)).size).toBe(5);
     expect(await applied()).toEqual(events.map((e) => ({ event_id: e.id, delivery: 2 })).sort((a, b) => a.event_id.localeCompare(b.event_id)));
     for (const e of events) expect(await inbox.has(durable, dedupKey(e))).toBe(true);
   });

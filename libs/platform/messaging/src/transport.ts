@@ -293,7 +293,7 @@ class ConsumerWorker {
       // let the messages that arrived in the same network read reach the queue first (the
       // client hands them over one microtask at a time): they join this batch
       if (this.queue.length < this.limit) await new Promise<void>((resolve) => setImmediate(resolve));
-      const batch = this.queue.splice(0, this.limit);
+      const batch = this.queue.splice(0, this.batchLength());
       if (this.queue.length === 0) this.wakeProducer?.();
       try {
         await this.processBatch(batch);
@@ -303,6 +303,20 @@ class ConsumerWorker {
         for (const m of batch) m.nak(this.spec.backoffMs[0] ?? 0);
       }
     }
+  }
+
+  /**
+   * How many queued messages form the next batch: up to `limit`, but a redelivered message
+   * (delivery count > 1: a nak, an expired ack deadline or a crash) goes in a batch of its own, so
+   * a message that kills the process spends only its own delivery budget, not its neighbours'.
+   */
+  private batchLength(): number {
+    let n = 0;
+    while (n < this.queue.length && n < this.limit) {
+      if (this.queue[n].info.deliveryCount > 1) return n === 0 ? 1 : n;
+      n++;
+    }
+    return n;
   }
 
   async stop(): Promise<void> {
