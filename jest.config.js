@@ -20,7 +20,8 @@ const common = {
   // jose is ESM-only: swc turns it into CommonJS for jest's module system (TOOLCHAIN.md pitfall 3).
   transformIgnorePatterns: ['/node_modules/(?!(jose)/)'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
-  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/tmp/'],
+  // anchored to the repository: a clone may itself live under /tmp
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/dist/', '<rootDir>/tmp/'],
 };
 
 /** @type {import('jest').Config} */
