@@ -155,6 +155,12 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 }
 
+/** A message as queued: kind 'event' messages are validated on arrival (`parseEvent`). */
+interface Delivered {
+  readonly m: JsMsg;
+  readonly parsed?: { readonly event: AnyKoaEvent } | { readonly error: unknown };
+}
+
 /** One delivery of a batch on its way through the worker. */
 interface Item {
   readonly m: JsMsg;
@@ -180,7 +186,7 @@ class ConsumerWorker {
   private wakeProcessor?: () => void;
   private consumer?: Consumer;
   /** delivered, not yet taken by the processor (at most ~2 batches: the pull being filled and the one processing) */
-  private readonly queue: JsMsg[] = [];
+  private readonly queue: Delivered[] = [];
   /** after an infrastructure failure of a whole batch, take one message at a time until a batch commits */
   private limit: number;
   /** Nest's pattern lookup normalises the pattern on every call: once per event type is enough */
@@ -261,7 +267,7 @@ class ConsumerWorker {
         this.current = iter;
         if (this.stopping) await iter.close();
         for await (const m of iter) {
-          this.queue.push(m);
+          this.queue.push(this.delivered(m));
           this.wakeProcessor?.();
         }
         failures = 0;
@@ -287,7 +293,7 @@ class ConsumerWorker {
       }
       if (this.stopping) {
         // delivered but not started: hand them back at once (the in-flight batch has finished)
-        for (const m of this.queue.splice(0)) m.nak();
+        for (const d of this.queue.splice(0)) d.m.nak();
         continue;
       }
       // let the messages that arrived in the same network read reach the queue first (the
@@ -300,7 +306,7 @@ class ConsumerWorker {
       } catch (e) {
         // processBatch decides every message itself; this is a bug guard: nothing is acked
         this.log.error({ msg: 'batch failed unexpectedly; nak', consumer: this.spec.durable, error: describeError(e) });
-        for (const m of batch) m.nak(this.spec.backoffMs[0] ?? 0);
+        for (const d of batch) d.m.nak(this.spec.backoffMs[0] ?? 0);
       }
     }
   }
@@ -313,7 +319,7 @@ class ConsumerWorker {
   private batchLength(): number {
     let n = 0;
     while (n < this.queue.length && n < this.limit) {
-      if (this.queue[n].info.deliveryCount > 1) return n === 0 ? 1 : n;
+      if (this.queue[n].m.info.deliveryCount > 1) return n === 0 ? 1 : n;
       n++;
     }
     return n;
@@ -350,12 +356,13 @@ class ConsumerWorker {
    * refusal, no handler) are taken first; the handlers then run in ONE inbox transaction, a
    * savepoint each; the successes are acked only after the commit (one flush for the batch).
    */
-  private async processBatch(msgs: JsMsg[]): Promise<void> {
+  private async processBatch(batch: Delivered[]): Promise<void> {
     const s = this.spec;
     const acks: JsMsg[] = [];
     const items: Item[] = [];
-    for (const m of msgs) {
-      const item = await this.admit(m, acks);
+    const msgs = batch.map((d) => d.m);
+    for (const d of batch) {
+      const item = await this.admit(d, acks);
       if (item) items.push(item);
     }
     // every message of the batch stays alive while a long handler reports progress (ctx.working())
@@ -452,8 +459,21 @@ class ConsumerWorker {
     return h;
   }
 
+  /**
+   * Validates an event as it arrives (kind 'event'), so that parsing the next batch overlaps the
+   * database round trips of the current one; the outcome is acted on in order by `admit`.
+   */
+  private delivered(m: JsMsg): Delivered {
+    if (this.spec.kind !== 'event') return { m };
+    try {
+      return { m, parsed: { event: parseEvent(m.data, m.subject) } };
+    } catch (error) {
+      return { m, parsed: { error } };
+    }
+  }
+
   /** The per-message decisions that need no handler; returns the item to run, or undefined if decided. */
-  private async admit(m: JsMsg, acks: JsMsg[]): Promise<Item | undefined> {
+  private async admit({ m, parsed }: Delivered, acks: JsMsg[]): Promise<Item | undefined> {
     const s = this.spec;
     const raw = rawFromJsMsg(m);
     const deliveryCount = m.info.deliveryCount;
@@ -465,12 +485,11 @@ class ConsumerWorker {
     let event: AnyKoaEvent | undefined;
     let handler: MessageHandler | null;
     if (s.kind === 'event') {
-      try {
-        event = parseEvent(m.data, m.subject);
-      } catch (e) {
-        await this.fail(m, raw, e, deliveryCount);
+      if (!parsed || 'error' in parsed) {
+        await this.fail(m, raw, parsed?.error, deliveryCount);
         return undefined;
       }
+      event = parsed.event;
       handler = this.handlerOf(event.type);
       if (!handler) {
         this.log.debug?.({ msg: 'no handler; skipped', consumer: s.durable, type: event.type, seq: m.seq });
