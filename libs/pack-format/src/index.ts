@@ -27,6 +27,7 @@ export {
   type EncodePackInput,
   type EncodedPack,
   type DecodedPack,
+  type DecodePackOptions,
 } from './pack';
-export { tokenize, buildTermIndex, indexedTexts, score, codeUnitCompare, MIN_TERM_LENGTH, MAX_TERM_LENGTH } from './terms';
+export { tokenize, scanTerms, buildTermIndex, indexedTexts, score, codeUnitCompare, MIN_TERM_LENGTH, MAX_TERM_LENGTH } from './terms';
 export { writeUstar, readUstar, ustarHeader, TAR_PATH_PATTERN, BLOCK, type TarEntry } from './ustar';

@@ -11,7 +11,9 @@ import {
   type PackManifestInput,
   type PackPart,
 } from './schema';
-import { buildTermIndex, codeUnitCompare, score, tokenize } from './terms';
+import { canonicalJsonFast, isCanonicalText, isPackEntityFast } from './canonical';
+import { buildSearchIndex, searchIndex, type SearchIndex } from './search-index';
+import { codeUnitCompare } from './terms';
 import { readUstar, writeUstar } from './ustar';
 
 /** Default upper bound for {@link decodePack} input: 64 MiB. */
@@ -82,10 +84,17 @@ export function encodePack(input: EncodePackInput): EncodedPack {
   }
 
   const entities: PackEntity[] = input.entities.map((e, i) => {
-    const parsed = PackEntitySchema.safeParse(e);
-    if (!parsed.success) throw invalid(`entity #${i} (${JSON.stringify(String((e as { id?: unknown })?.id).slice(0, 80))}): ${zodIssue(parsed.error)}`, { part: PACK_PARTS.entities.path, index: i });
-    const v = parsed.data;
-    return { id: v.id, type: v.type, title: v.title, text: v.text, attributes: { ...v.attributes }, sources: [...new Set<string>(v.sources)].sort(codeUnitCompare) };
+    let v: PackEntity;
+    if (isPackEntityFast(e, false)) v = e;
+    else {
+      const parsed = PackEntitySchema.safeParse(e);
+      if (!parsed.success) throw invalid(`entity #${i} (${JSON.stringify(String((e as { id?: unknown })?.id).slice(0, 80))}): ${zodIssue(parsed.error)}`, { part: PACK_PARTS.entities.path, index: i });
+      v = parsed.data;
+    }
+    // members and attribute names inserted in canonical order: JSON.stringify is then canonical JSON
+    const attributes: PackEntity['attributes'] = {};
+    for (const k of Object.keys(v.attributes).sort(codeUnitCompare)) attributes[k] = v.attributes[k];
+    return { attributes, id: v.id, sources: [...new Set<string>(v.sources)].sort(codeUnitCompare), text: v.text, title: v.title, type: v.type };
   });
   entities.sort((a, b) => codeUnitCompare(a.id, b.id));
   for (let i = 1; i < entities.length; i++) {
@@ -94,15 +103,15 @@ export function encodePack(input: EncodePackInput): EncodedPack {
 
   let evidenceJson: string;
   try {
-    evidenceJson = canonicalJson(input.evidence);
+    evidenceJson = canonicalJsonFast(input.evidence);
   } catch (e) {
     throw invalid(`evidence is not plain JSON data: ${(e as Error).message}`, { part: PACK_PARTS.evidence.path }, e);
   }
 
   const partBytes: Record<string, Uint8Array> = {
-    [PACK_PARTS.entities.path]: utf8.encode(entities.map((e) => `${canonicalJson(e)}\n`).join('')),
+    [PACK_PARTS.entities.path]: utf8.encode(entities.map((e) => `${JSON.stringify(e)}\n`).join('')),
     [PACK_PARTS.evidence.path]: utf8.encode(evidenceJson),
-    [PACK_PARTS.terms.path]: utf8.encode(canonicalJson(buildTermIndex(entities))),
+    [PACK_PARTS.terms.path]: utf8.encode(buildSearchIndex(entities).json),
   };
   const parts: PackPart[] = Object.values(PACK_PARTS)
     .map(({ path, mediaType }) => ({ path, mediaType, digest: sha256Digest(partBytes[path]), size: partBytes[path].length }))
@@ -124,7 +133,7 @@ export function encodePack(input: EncodePackInput): EncodedPack {
     size: bytes.length,
     manifest,
     manifestDigest: sha256Digest(manifestBytes),
-    evidenceDigest: sha256Digest(partBytes[PACK_PARTS.evidence.path]),
+    evidenceDigest: parts.find((p) => p.path === PACK_PARTS.evidence.path)?.digest as Digest,
   };
 }
 
@@ -144,11 +153,27 @@ export interface DecodedPack {
   lookup(id: string): PackEntity | undefined;
   /**
    * Full-text search through `index/terms.json`: the query is tokenised like the index
-   * ({@link tokenize}); an entity matches when it contains EVERY query term (AND); results are
-   * ranked by {@link score} descending, then id ascending. A query with no terms returns [].
+   * (`tokenize`); an entity matches when it contains EVERY query term (AND); results are
+   * ranked by `score` descending, then id ascending. A query with no terms returns [].
    * `limit` defaults to 20, at most 1000.
+   *
+   * Cost: the postings of the query terms (built once by `decodePack`, with each entity's score
+   * weight per term precomputed) are intersected smallest first and the best `limit` kept:
+   * O(Σ postings of the query terms + matches · log limit); no entity is re-tokenised.
    */
   search(text: string, limit?: number): PackEntity[];
+}
+
+export interface DecodePackOptions {
+  /** refuse archives longer than this; default {@link PACK_MAX_BYTES_DEFAULT} */
+  maxBytes?: number;
+  /**
+   * The sha256 of `bytes` when the caller has just established it (e.g. `verifyPackBytes` against
+   * a signed release notice): reported as `digest` instead of hashing the whole archive a second
+   * time. It is not a check and skips none: every part is still hashed and compared with the
+   * manifest. Omit it unless the value was computed over these exact bytes.
+   */
+  digest?: Digest;
 }
 
 function parseCanonicalJson(bytes: Uint8Array, part: string): unknown {
@@ -164,7 +189,7 @@ function parseCanonicalJson(bytes: Uint8Array, part: string): unknown {
   } catch (e) {
     throw invalid(`${part} is not JSON: ${(e as Error).message}`, { part }, e);
   }
-  if (canonicalJson(value) !== text) throw invalid(`${part} is not in canonical JSON form (RFC 8785)`, { part });
+  if (!isCanonicalText(value, text)) throw invalid(`${part} is not in canonical JSON form (RFC 8785)`, { part });
   return value;
 }
 
@@ -180,7 +205,7 @@ function parseCanonicalJson(bytes: Uint8Array, part: string): unknown {
  * It does NOT check who built the pack or that a release names its digest: that is the release
  * verifier's job (`@koa/release/verify`), which should run first on untrusted bytes.
  */
-export function decodePack(bytes: Uint8Array, o: { maxBytes?: number } = {}): DecodedPack {
+export function decodePack(bytes: Uint8Array, o: DecodePackOptions = {}): DecodedPack {
   const maxBytes = o.maxBytes ?? PACK_MAX_BYTES_DEFAULT;
   if (bytes.length > maxBytes) throw invalid(`pack is ${bytes.length} bytes, above the bound of ${maxBytes}`, { field: 'length', size: bytes.length, maxBytes });
   const entries = readUstar(bytes, { maxEntries: 1 + Object.keys(PACK_PARTS).length });
@@ -220,17 +245,19 @@ export function decodePack(bytes: Uint8Array, o: { maxBytes?: number } = {}): De
   if (entities.length !== manifest.counts.entities) {
     throw invalid(`${PACK_PARTS.entities.path} has ${entities.length} entities, manifest.counts.entities says ${manifest.counts.entities}`, { part: MANIFEST_PATH, field: 'counts.entities' });
   }
+  // §7 step 9: the index rebuilt from the entities, byte for byte; the same pass yields the
+  // in-memory postings (with score weights) that search uses
   const termsPart = data[PACK_PARTS.terms.path];
-  const rebuilt = utf8.encode(canonicalJson(buildTermIndex(entities)));
-  if (sha256Digest(rebuilt) !== sha256Digest(termsPart)) {
+  const index: SearchIndex = buildSearchIndex(entities);
+  const rebuilt = utf8.encode(index.json);
+  if (rebuilt.length !== termsPart.length || !Buffer.from(rebuilt.buffer, rebuilt.byteOffset, rebuilt.length).equals(termsPart)) {
     throw invalid(`${PACK_PARTS.terms.path} is not the index of the entities (docs/pack-format.md §5)`, { part: PACK_PARTS.terms.path });
   }
-  const terms = parseCanonicalJson(termsPart, PACK_PARTS.terms.path) as Record<string, string[]>;
   const evidence = parseCanonicalJson(data[PACK_PARTS.evidence.path], PACK_PARTS.evidence.path);
 
   const byId = new Map(entities.map((e) => [e.id, e]));
   return Object.freeze({
-    digest: sha256Digest(bytes),
+    digest: o.digest ?? sha256Digest(bytes),
     size: bytes.length,
     manifest,
     manifestDigest: sha256Digest(manifestBytes),
@@ -238,7 +265,8 @@ export function decodePack(bytes: Uint8Array, o: { maxBytes?: number } = {}): De
     evidence,
     evidenceDigest: manifest.parts.find((p) => p.path === PACK_PARTS.evidence.path)?.digest as Digest,
     lookup: (id: string) => byId.get(id),
-    search: (text: string, limit = SEARCH_LIMIT_DEFAULT) => search(terms, byId, text, limit),
+    search: (text: string, limit = SEARCH_LIMIT_DEFAULT) =>
+      searchIndex(index, entities, text, Number.isInteger(limit) && limit > 0 ? Math.min(limit, SEARCH_LIMIT_MAX) : SEARCH_LIMIT_DEFAULT),
   });
 }
 
@@ -253,43 +281,36 @@ function decodeEntities(bytes: Uint8Array): PackEntity[] {
   if (text.length === 0) return [];
   if (!text.endsWith('\n')) throw invalid(`${part} does not end with a line feed`, { part });
   const lines = text.slice(0, -1).split('\n');
-  const out: PackEntity[] = [];
-  lines.forEach((line, i) => {
+  const out: PackEntity[] = new Array(lines.length);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch (e) {
       throw invalid(`${part} line ${i + 1} is not JSON: ${(e as Error).message}`, { part, line: i + 1 }, e);
     }
-    const parsed = PackEntitySchema.safeParse(value);
-    if (!parsed.success) throw invalid(`${part} line ${i + 1}: ${zodIssue(parsed.error)}`, { part, line: i + 1 });
-    if (canonicalJson(value) !== line) throw invalid(`${part} line ${i + 1} is not in canonical JSON form`, { part, line: i + 1 });
+    // fast path: schema-valid with members and attribute names in canonical order, so
+    // JSON.stringify is its canonical JSON; anything else goes through the schema and canonicalJson
+    let canonical: boolean;
+    if (isPackEntityFast(value, true)) canonical = JSON.stringify(value) === line;
+    else {
+      const parsed = PackEntitySchema.safeParse(value);
+      if (!parsed.success) throw invalid(`${part} line ${i + 1}: ${zodIssue(parsed.error)}`, { part, line: i + 1 });
+      canonical = isCanonicalText(value, line);
+    }
+    if (!canonical) throw invalid(`${part} line ${i + 1} is not in canonical JSON form`, { part, line: i + 1 });
     const e = value as PackEntity;
     for (let s = 1; s < e.sources.length; s++) {
       if (codeUnitCompare(e.sources[s - 1], e.sources[s]) >= 0) throw invalid(`${part} line ${i + 1}: sources are not sorted and unique`, { part, line: i + 1 });
     }
-    if (out.length && codeUnitCompare(out[out.length - 1].id, e.id) >= 0) {
-      throw invalid(`${part} line ${i + 1}: id ${e.id} is not strictly after ${out[out.length - 1].id} (sorted, unique)`, { part, line: i + 1 });
+    if (i > 0 && codeUnitCompare(out[i - 1].id, e.id) >= 0) {
+      throw invalid(`${part} line ${i + 1}: id ${e.id} is not strictly after ${out[i - 1].id} (sorted, unique)`, { part, line: i + 1 });
     }
-    out.push(Object.freeze({ ...e, attributes: Object.freeze({ ...e.attributes }), sources: Object.freeze([...e.sources]) }) as PackEntity);
-  });
-  return out;
-}
-
-function search(terms: Record<string, string[]>, byId: Map<string, PackEntity>, text: string, limit: number): PackEntity[] {
-  const n = Number.isInteger(limit) && limit > 0 ? Math.min(limit, SEARCH_LIMIT_MAX) : SEARCH_LIMIT_DEFAULT;
-  const query = [...new Set(tokenize(text))];
-  if (query.length === 0) return [];
-  let candidates: string[] | undefined;
-  for (const q of query) {
-    const ids = new Set(Object.prototype.hasOwnProperty.call(terms, q) ? terms[q] : []);
-    candidates = (candidates ?? [...ids]).filter((id) => ids.has(id));
-    if (candidates.length === 0) return [];
+    // the parse result is private to this call: freeze it in place
+    Object.freeze(e.attributes);
+    Object.freeze(e.sources);
+    out[i] = Object.freeze(e);
   }
-  return (candidates as string[])
-    .map((id) => byId.get(id) as PackEntity)
-    .map((e) => ({ e, s: score(e, query) }))
-    .sort((a, b) => b.s - a.s || codeUnitCompare(a.e.id, b.e.id))
-    .slice(0, n)
-    .map(({ e }) => e);
+  return out;
 }

@@ -18,19 +18,36 @@ export const MAX_TERM_LENGTH = 64;
  */
 export function tokenize(text: string): string[] {
   const out: string[] = [];
-  let term = '';
-  const flush = (): void => {
-    if (term.length >= MIN_TERM_LENGTH && term.length <= MAX_TERM_LENGTH) out.push(term);
-    term = '';
-  };
-  for (let i = 0; i < text.length; i++) {
-    let c = text.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) c += 0x20;
-    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)) term += String.fromCharCode(c);
-    else flush();
-  }
-  flush();
+  scanTerms(text, (t) => out.push(t));
   return out;
+}
+
+/**
+ * The tokeniser's scan (same rules as {@link tokenize}) calling `emit` for each term, without
+ * building a per-character string: a term is sliced once and lower-cased only if it contains
+ * `A`–`Z` (it holds only `[A-Za-z0-9]`, where `toLowerCase` is exactly the ASCII fold).
+ */
+export function scanTerms(text: string, emit: (term: string) => void): void {
+  const n = text.length;
+  let start = -1;
+  let upper = false;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 0x20;
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)) {
+      if (start < 0) start = i;
+    } else if (c >= 0x41 && c <= 0x5a) {
+      if (start < 0) start = i;
+      upper = true;
+    } else if (start >= 0) {
+      const len = i - start;
+      if (len >= MIN_TERM_LENGTH && len <= MAX_TERM_LENGTH) {
+        const t = text.slice(start, i);
+        emit(upper ? t.toLowerCase() : t);
+      }
+      start = -1;
+      upper = false;
+    }
+  }
 }
 
 /**
