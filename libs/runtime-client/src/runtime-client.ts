@@ -8,6 +8,7 @@ import {
   sha256Digest,
   STREAMS,
   subjects,
+  type Digest,
   type KoaEvent,
   type RefusalCode,
 } from '@koa/contracts';
@@ -319,11 +320,12 @@ export class RuntimeClient {
       throw new KoaRefusal('RELEASE_PACK_DIGEST_MISMATCH', `persisted pack ${stored.packFile} is unreadable: ${(cause as Error).message}`, {}, { cause });
     });
     verifyPackBytes(bytes, notice.claims.pack);
-    return { stored, notice, pack: this.decode(bytes) };
+    return { stored, notice, pack: this.decode(bytes, notice.claims.pack.digest) };
   }
 
-  private decode(bytes: Uint8Array): DecodedPack {
-    const pack = decodePack(bytes, { maxBytes: this.maxPackBytes });
+  /** `digest` was just checked by `verifyPackBytes`: decodePack reports it instead of hashing again (parts are still verified). */
+  private decode(bytes: Uint8Array, digest: Digest): DecodedPack {
+    const pack = decodePack(bytes, { maxBytes: this.maxPackBytes, digest });
     if (pack.manifest.tenant !== this.scope.tenant) {
       throw new KoaRefusal('PACK_FORMAT_INVALID', `pack manifest tenant ${pack.manifest.tenant} is not the consumer's tenant ${this.scope.tenant}`, { field: 'manifest.tenant' });
     }
@@ -341,11 +343,20 @@ export class RuntimeClient {
         throw new KoaRefusal('RELEASE_PACK_SIZE_MISMATCH', `notice names a ${expected.size}-byte pack, above this consumer's bound of ${this.maxPackBytes}`);
       }
       const bytes = await this.obtainPack(expected.digest, expected.size);
-      verifyPackBytes(bytes, expected);
-      const pack = this.decode(bytes);
+      // the durable writes of the pack and notice start now, into temp files, and run on the I/O
+      // pool while the bytes are verified; only verified files take their final names
+      const staged = await Promise.all([this.store.stage(this.store.packFileFor(expected.digest), bytes), this.store.stage(this.store.noticeFileFor(version), jws)]);
+      let pack: DecodedPack;
+      try {
+        verifyPackBytes(bytes, expected);
+        pack = this.decode(bytes, expected.digest as Digest);
+      } catch (e) {
+        await Promise.all(staged.map((f) => f.discard()));
+        throw e;
+      }
       // persist the exact bytes, then the state (last), then switch
-      const packFile = await this.store.writePack(expected.digest, bytes);
-      const noticeFile = await this.store.writeNotice(version, jws);
+      await Promise.all(staged.map((f) => f.commit()));
+      const [packFile, noticeFile] = staged.map((f) => f.file);
       const stored: StoredRelease = { version, releaseId: notice.claims.releaseId, packDigest: expected.digest, packSize: expected.size, noticeFile, packFile, activatedAt: this.clock().toISOString() };
       const next: RuntimeState = { ...this.state, lastTrustedVersion: version, active: stored, ...(this.active ? { previous: this.active.stored } : { previous: undefined }) };
       if (next.previous === undefined) delete (next as { previous?: StoredRelease }).previous;
