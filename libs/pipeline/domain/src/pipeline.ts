@@ -119,8 +119,8 @@ export function runPipeline(inputs: readonly PipelineInput[], o: PipelineOptions
   stages.push({ stage: 'resolve', ok: true, stats: { records: records.length, entities: entities.length, merged: records.length - entities.length } });
 
   const evidence = validateEntities(entities, config);
-  const evidenceDigest = evidenceDigestOf(evidence);
   if (!evidence.passed) {
+    const evidenceDigest = evidenceDigestOf(evidence);
     const firstFailure = evidence.results.find((r) => !r.passed);
     const e = new KoaRefusal(
       'VALIDATION_FAILED',
@@ -132,8 +132,12 @@ export function runPipeline(inputs: readonly PipelineInput[], o: PipelineOptions
   stages.push({ stage: 'validate', ok: true, stats: { entities: evidence.counts.entities, results: evidence.counts.results, failed: 0 } });
 
   const inputList = pinned.map((i) => ({ digest: i.digest, mediaType: i.mediaType }));
+  let evidenceDigest: Digest | undefined;
   try {
     const pack = compilePack(entities, evidence, { tenant: o.tenant, snapshotSetRoot: o.snapshotSetRoot, pipelineVersion: o.pipelineVersion, inputs: inputList });
+    // the pack's evidence.json IS the canonical JSON of the report: its part digest is
+    // evidenceDigestOf(evidence), without serialising the report a second time
+    evidenceDigest = pack.evidenceDigest;
     const { provenance, provenanceDigest } = buildProvenance({
       builder: o.builder,
       pipelineVersion: o.pipelineVersion,
@@ -156,6 +160,6 @@ export function runPipeline(inputs: readonly PipelineInput[], o: PipelineOptions
       },
     };
   } catch (e) {
-    return fail('compile', e, { evidence, evidenceDigest });
+    return fail('compile', e, { evidence, evidenceDigest: evidenceDigest ?? evidenceDigestOf(evidence) });
   }
 }

@@ -28,15 +28,17 @@ const contentOf = (r: ExtractedRecord): string => canonicalJson({ type: r.type, 
  * records in document order); the result is sorted by id.
  */
 export function resolveRecords(records: readonly ExtractedRecord[]): ResolvedEntity[] {
-  const byId = new Map<string, { first: ExtractedRecord; content: string; sources: Set<string> }>();
+  // the canonical content is computed only for ids defined more than once (the common case, one
+  // record per id, needs no comparison)
+  const byId = new Map<string, { first: ExtractedRecord; content: string | undefined; sources: Set<string> }>();
   for (const r of records) {
-    const content = contentOf(r);
     const seen = byId.get(r.id);
     if (!seen) {
-      byId.set(r.id, { first: r, content, sources: new Set([r.source]) });
+      byId.set(r.id, { first: r, content: undefined, sources: new Set([r.source]) });
       continue;
     }
-    if (seen.content !== content) {
+    seen.content ??= contentOf(seen.first);
+    if (seen.content !== contentOf(r)) {
       const a = seen.first;
       throw new KoaRefusal(
         'RESOLVE_CONFLICT',

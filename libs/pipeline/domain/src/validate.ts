@@ -128,12 +128,10 @@ export const normaliseConfig = (c: Partial<ValidationConfig> = {}): ValidationCo
  */
 export function validateEntities(entities: readonly ResolvedEntity[], config: ValidationConfig): EvidenceReport {
   const results: RuleResultData[] = [];
+  // members are created in canonical (code-unit) order — code, message, passed, rule, subject — so
+  // serialising the report canonically (evidence.json, its digest) needs no per-object key sort
   const record = (rule: Rule, failure: string | undefined, subject?: string): void => {
-    const r: RuleResultData = { rule: rule.name, passed: failure === undefined };
-    if (failure !== undefined) {
-      r.code = rule.code;
-      r.message = failure.slice(0, 1024);
-    }
+    const r = (failure === undefined ? { passed: true, rule: rule.name } : { code: rule.code, message: failure.slice(0, 1024), passed: false, rule: rule.name }) as RuleResultData;
     if (subject !== undefined) r.subject = subject.slice(0, 256);
     results.push(r);
   };
@@ -141,12 +139,12 @@ export function validateEntities(entities: readonly ResolvedEntity[], config: Va
   for (const rule of RULES) if (rule.scope === 'pack') record(rule, rule.check(entities, config));
   const failed = results.filter((r) => !r.passed).length;
   return {
+    config: { knownTypes: [...config.knownTypes] },
+    counts: { entities: entities.length, failed, results: results.length },
     format: 'koa-evidence/1',
     passed: failed === 0,
-    config: { knownTypes: [...config.knownTypes] },
-    rules: RULES.map((r) => r.name),
-    counts: { entities: entities.length, results: results.length, failed },
     results,
+    rules: RULES.map((r) => r.name),
   };
 }
 
