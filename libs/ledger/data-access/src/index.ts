@@ -10,6 +10,8 @@ export {
   loadCaseRecords,
   rebuildProjections,
   writeUpsert,
+  writeUpserts,
+  REBUILD_PAGE_EVENTS,
   type AppendResult,
   type LedgerHead,
   type StoredEvent,
@@ -18,5 +20,6 @@ export {
   type ReplayedMessage,
   type RebuildReport,
 } from './ledger-store';
+export { UPSERT_ROWS_PER_STATEMENT } from './bulk-upsert';
 /** The service's Postgres schema. */
 export const LEDGER_DB_SCHEMA = 'ledger';

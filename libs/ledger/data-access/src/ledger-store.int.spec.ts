@@ -2,13 +2,42 @@ import type { DataSource } from 'typeorm';
 import { KoaRefusal, subjectOf, type AnyKoaEvent } from '@koa/contracts';
 import { openDataSource } from '@koa/platform/persistence';
 import { createThrowAwayDatabase, type ThrowAwayDatabase } from '@koa/platform/testing';
-import { applyUpserts, caseStory, emptyRows, evolveAll, releaseStory, selectCaseRecords, selectReleaseRecords } from '@koa/ledger/domain';
+import { applyUpserts, caseStory, emptyRows, evolveAll, PROJECTION_TABLES, releaseStory, rowKey, selectCaseRecords, selectReleaseRecords, type MemoryRows } from '@koa/ledger/domain';
 import { releaseStoryEvents } from '../../domain/src/testing';
-import { appendToLedger, LEDGER_ENTITIES, LEDGER_MIGRATIONS, loadCaseRecords, loadReleaseRecords, readHead, rebuildProjections, verifyLedger, type ReplaySource } from './index';
+import { appendToLedger, LEDGER_ENTITIES, LEDGER_MIGRATIONS, loadCaseRecords, loadReleaseRecords, readHead, rebuildProjections, verifyLedger, writeUpserts, type ReplaySource } from './index';
 
 /** Stored form of an event: the JSON the stream would hold. */
 const stored = (e: AnyKoaEvent) => JSON.parse(JSON.stringify(e));
 const bytes = (e: AnyKoaEvent) => new TextEncoder().encode(JSON.stringify(e));
+const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+const BIGINT = new Set(['firstSeq', 'seq', 'size', 'packSize']);
+const TENANTS = ['acme', 'globex'];
+
+/** Every projection row of every tenant, keyed like the in-memory store (camelCase, numbers, parsed JSON). */
+async function sqlRows(ds: DataSource, schema = 'ledger'): Promise<Record<string, Record<string, unknown>>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const tenant of TENANTS) {
+    await ds.transaction(async (em) => {
+      await em.query(`SELECT set_config('koa.tenant', $1, true)`, [tenant]);
+      for (const t of PROJECTION_TABLES) {
+        for (const r of (await em.query(`SELECT * FROM ${schema}.${t}`)) as Array<Record<string, unknown>>) {
+          const row = Object.fromEntries(Object.entries(r).map(([k, v]) => [camel(k), BIGINT.has(camel(k)) && v !== null ? Number(v) : v]));
+          out[`${t} ${rowKey(t, row)}`] = row;
+        }
+      }
+    });
+  }
+  return out;
+}
+
+/** The in-memory store in the same shape (undefined cells are NULL in SQL). */
+function memoryRows(rows: MemoryRows): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const t of PROJECTION_TABLES) {
+    for (const r of rows[t].values()) out[`${t} ${rowKey(t, r as unknown as Record<string, unknown>)}`] = JSON.parse(JSON.stringify(r, (_, v: unknown) => (v === undefined ? null : v)));
+  }
+  return out;
+}
 
 describe('ledger store (real Postgres)', () => {
   let db: ThrowAwayDatabase;
@@ -56,6 +85,58 @@ describe('ledger store (real Postgres)', () => {
     expect(story.gaps).toEqual([]);
     expect(story.consumers).toHaveLength(3);
     await expect(loadReleaseRecords(ds, 'initech', ids.releaseId)).rejects.toMatchObject({ code: 'RELEASE_NOT_FOUND' });
+  });
+
+  it('batched writes equal the in-memory reference row for row: the live appends, every upsert written at once, rebuilds in pages of 1, 3 and the default', async () => {
+    const memory = memoryRows(all.reduce((rows, { event, seq }) => applyUpserts(rows, evolveAll(event, { seq })), emptyRows()));
+    expect(Object.keys(memory).length).toBeGreaterThan(20);
+    expect(await sqlRows(ds)).toEqual(memory);
+
+    // every upsert of both tenants in ONE call: folded per row (a row is touched many times), multi-row per shape
+    await ds.transaction(async (em) => {
+      await em.query(`TRUNCATE ${PROJECTION_TABLES.map((t) => `ledger.${t}`).join(', ')}`);
+      await writeUpserts(em, all.flatMap(({ event, seq }) => evolveAll(event, { seq })));
+    });
+    expect(await sqlRows(ds)).toEqual(memory);
+
+    const bySeq = new Map(all.map(({ event, seq }) => [seq, event]));
+    const stream: ReplaySource = {
+      async replay(untilSeq, onMessage) {
+        for (let seq = 1; seq <= untilSeq; seq++) {
+          const e = bySeq.get(seq);
+          if (e) await onMessage({ seq, subject: subjectOf(e), data: bytes(e) });
+        }
+      },
+    };
+    for (const pageEvents of [1, 3, undefined]) {
+      await ds.query('DELETE FROM ledger.builds');
+      const report = await rebuildProjections(ds, stream, pageEvents === undefined ? {} : { pageEvents });
+      expect(report).toMatchObject({ applied: all.length, skipped: 0 });
+      expect(await sqlRows(ds)).toEqual(memory);
+    }
+    await expect(rebuildProjections(ds, stream, { pageEvents: 0 })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('multi-row writes keep awkward values exact: quotes, backslashes, braces, commas, "NULL", empty, unicode, nested JSON, nulls', async () => {
+    const awkward = ['a"b', 'back\\slash', '{x,y}', 'NULL', '', 'é😀 ∑', ' lead', 'trail ', 'a\nb'];
+    const upserts = awkward.map((v, i) => ({
+      table: 'snapshots' as const,
+      key: { tenant: 'globex', digest: `sha256:awk${i}` },
+      set: { source: v, mediaType: i % 2 ? null : v, provenance: { v, list: [v, 1.5, null, { [v]: true }] }, size: 2 ** 40 + i, firstSeq: i + 1 },
+      setOnInsert: { capturedBy: v },
+    }));
+    const memory = memoryRows(applyUpserts(emptyRows(), upserts));
+    await ds.transaction(async (em) => {
+      await em.query(`SELECT set_config('koa.tenant', 'globex', true)`);
+      await em.query(`DELETE FROM ledger.snapshots WHERE digest LIKE 'sha256:awk%'`);
+      await writeUpserts(em, upserts);
+    });
+    const stored = Object.fromEntries(Object.entries(await sqlRows(ds)).filter(([k]) => k.includes('sha256:awk')));
+    expect(stored).toEqual(memory);
+    await ds.transaction(async (em) => {
+      await em.query(`SELECT set_config('koa.tenant', 'globex', true)`);
+      await em.query(`DELETE FROM ledger.snapshots WHERE digest LIKE 'sha256:awk%'`);
+    });
   });
 
   it('rebuild truncates and replays through the same evolve: same story; a stream that disagrees is refused and nothing changes', async () => {

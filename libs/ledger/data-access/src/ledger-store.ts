@@ -8,8 +8,6 @@ import {
   PROJECTION_TABLES,
   PROJECTIONS,
   storyDigests,
-  TABLE_COLUMNS,
-  TABLE_KEYS,
   verifyChainPage,
   type BuildRow,
   type CaseRecords,
@@ -24,6 +22,7 @@ import {
   type RowsByTable,
   type RowUpsert,
 } from '@koa/ledger/domain';
+import { combinePieces, UpsertFold, upsertPieces, writeFold, type SqlPiece } from './bulk-upsert';
 
 /**
  * The ledger's Postgres side (schema `ledger`): append an event to the hash chain and apply the
@@ -33,15 +32,8 @@ import {
  * whitelists (TABLE_COLUMNS / TABLE_KEYS).
  */
 
-const JSONB = new Set(['trigger', 'intent', 'provenance', 'inputs', 'stats', 'failures', 'checks', 'previous']);
 const BIGINT = new Set(['firstSeq', 'seq', 'size', 'packSize']);
-const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-
-function encode(column: string, value: unknown): unknown {
-  if (value === null || value === undefined) return null;
-  return JSONB.has(column) ? JSON.stringify(value) : value;
-}
 
 function decodeRow<T extends ProjectionTable>(row: Record<string, unknown>): RowsByTable[T] {
   const out: Record<string, unknown> = {};
@@ -52,18 +44,25 @@ function decodeRow<T extends ProjectionTable>(row: Record<string, unknown>): Row
   return out as unknown as RowsByTable[T];
 }
 
-/** Writes one upsert with the merge semantics documented on RowUpsert. */
+/**
+ * Writes one upsert with the merge semantics documented on RowUpsert (`koa.tenant` must already
+ * be set to its tenant). Column names are checked against `TABLE_COLUMNS` (TypeError otherwise).
+ */
 export async function writeUpsert(em: EntityManager, u: RowUpsert): Promise<void> {
-  const allowed = new Set<string>(TABLE_COLUMNS[u.table]);
-  const cols: Record<string, unknown> = { ...u.setOnInsert, ...u.set, ...u.key };
-  const names = Object.keys(cols);
-  for (const n of names) if (!allowed.has(n)) throw new TypeError(`writeUpsert: column ${n} is not a column of ledger.${u.table}`);
-  const updates = Object.keys(u.set).filter((c) => !(c in u.key));
-  const sql =
-    `INSERT INTO ledger.${u.table} (${names.map((n) => `"${snake(n)}"`).join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) ` +
-    `ON CONFLICT (${TABLE_KEYS[u.table].map((k) => `"${snake(k)}"`).join(', ')}) ` +
-    (updates.length ? `DO UPDATE SET ${updates.map((c) => `"${snake(c)}" = EXCLUDED."${snake(c)}"`).join(', ')}` : 'DO NOTHING');
-  await em.query(sql, names.map((n) => encode(n, cols[n])));
+  const fold = new UpsertFold();
+  fold.add([u]);
+  for (const pieces of upsertPieces(fold).values()) for (const s of combinePieces(pieces)) await em.query(s.text, s.params);
+}
+
+/**
+ * Writes many upserts in the transaction of `em` as if applied one by one in order: folded per
+ * row (same merge semantics), then one multi-row `INSERT … ON CONFLICT` per tenant and column
+ * shape (up to 500 rows each, combined into few statements), with `koa.tenant` set per tenant.
+ */
+export async function writeUpserts(em: EntityManager, upserts: readonly RowUpsert[]): Promise<void> {
+  const fold = new UpsertFold();
+  fold.add(upserts);
+  await writeFold(em, fold);
 }
 
 export interface LedgerHead {
@@ -88,8 +87,12 @@ async function withTenant<T>(db: EntityManager | DataSource, tenant: string, wor
   return ds.transaction('REPEATABLE READ', run);
 }
 
-async function lockHead(em: EntityManager): Promise<LedgerHead> {
-  const rows: Array<{ size: string; last_seq: string; head_hash: Digest }> = await em.query('SELECT size, last_seq, head_hash FROM ledger.head WHERE id = 1 FOR UPDATE');
+/** Locks the head row `FOR UPDATE` (and, in the same round trip, sets `koa.tenant` if given). */
+async function lockHead(em: EntityManager, tenant?: string): Promise<LedgerHead> {
+  const rows: Array<{ size: string; last_seq: string; head_hash: Digest }> =
+    tenant === undefined
+      ? await em.query('SELECT size, last_seq, head_hash FROM ledger.head WHERE id = 1 FOR UPDATE')
+      : await em.query(`SELECT size, last_seq, head_hash, set_config('koa.tenant', $1, true) AS tenant FROM ledger.head WHERE id = 1 FOR UPDATE`, [tenant]);
   if (!rows.length) throw new KoaRefusal('CONFIG_INVALID', 'ledger.head has no row: the ledger migrations did not run');
   return { size: Number(rows[0].size), lastSeq: Number(rows[0].last_seq), headHash: rows[0].head_hash };
 }
@@ -123,40 +126,63 @@ export type AppendResult = { readonly appended: true; readonly entry: LedgerEntr
  * - a seq lower than the head's ⇒ HANDLER_REJECTED (the stream order was not kept; the
  *   ledger consumer runs with maxAckPending 1 so this means a misconfiguration);
  * - a seq already recorded with a different event digest ⇒ LEDGER_CHAIN_BROKEN.
+ *
+ * Two round trips in the common case: (1) lock the head (and set `koa.tenant`); (2) ONE
+ * statement (data-modifying CTEs) that inserts the entry, advances the head, upserts
+ * `projection_state` and writes the event's projection rows (folded, multi-row per table).
+ * Only a seq at or below the head's (a redelivery) costs one more `SELECT` of the entry.
  */
 export async function appendToLedger(em: EntityManager, e: StoredEvent): Promise<AppendResult> {
-  const head = await lockHead(em);
-  const existing: Array<{ position: string; event_digest: string }> = await em.query('SELECT position, event_digest FROM ledger.entries WHERE seq = $1', [e.seq]);
-  if (existing.length) {
-    if (existing[0].event_digest !== eventDigestOf(e.stored)) {
-      throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `stream seq ${e.seq} is recorded with digest ${existing[0].event_digest} but the delivered message digests to ${eventDigestOf(e.stored)}`, { seq: e.seq, index: Number(existing[0].position) });
-    }
-    return { appended: false, position: Number(existing[0].position) };
-  }
+  const head = await lockHead(em, e.event.tenantid);
   if (e.seq <= head.lastSeq) {
+    // read after the lock: an entry committed by another replica while we waited is visible
+    const existing: Array<{ position: string; event_digest: string }> = await em.query('SELECT position, event_digest FROM ledger.entries WHERE seq = $1', [e.seq]);
+    if (existing.length) {
+      if (existing[0].event_digest !== eventDigestOf(e.stored)) {
+        throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `stream seq ${e.seq} is recorded with digest ${existing[0].event_digest} but the delivered message digests to ${eventDigestOf(e.stored)}`, { seq: e.seq, index: Number(existing[0].position) });
+      }
+      return { appended: false, position: Number(existing[0].position) };
+    }
     throw new KoaRefusal('HANDLER_REJECTED', `stream seq ${e.seq} arrived after seq ${head.lastSeq} was recorded: the ledger keeps stream order and refuses it`, { seq: e.seq, headSeq: head.lastSeq });
   }
   const entry = nextEntry(head.headHash, e.seq, e.subject, e.stored);
   const position = head.size;
-  await em.query(
-    `INSERT INTO ledger.entries (position, seq, event_id, source, type, tenant, subject, time, event_digest, prev_hash, entry_hash)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-    [position, entry.seq, entry.eventId, entry.source, entry.type, entry.tenant, entry.subject, entry.time, entry.eventDigest, entry.prevHash, entry.entryHash],
-  );
-  await em.query('UPDATE ledger.head SET size = $1, last_seq = $2, head_hash = $3, updated_at = now() WHERE id = 1', [position + 1, entry.seq, entry.entryHash]);
-  await setTenant(em, e.event.tenantid);
-  for (const u of evolveAll(e.event, { seq: e.seq })) await writeUpsert(em, u);
-  await touchProjectionState(em, e.seq, false);
+  const fold = new UpsertFold();
+  fold.add(evolveAll(e.event, { seq: e.seq }));
+  const pieces: SqlPiece[] = [
+    piece(
+      [position, entry.seq, entry.eventId, entry.source, entry.type, entry.tenant, entry.subject, entry.time, entry.eventDigest, entry.prevHash, entry.entryHash],
+      (p) => `INSERT INTO ledger.entries (position, seq, event_id, source, type, tenant, subject, time, event_digest, prev_hash, entry_hash) VALUES (${p(0, 11)})`,
+    ),
+    piece([position + 1, entry.seq, entry.entryHash], (p) => `UPDATE ledger.head SET size = ${p(0)}, last_seq = ${p(1)}, head_hash = ${p(2)}, updated_at = now() WHERE id = 1`),
+    projectionStatePiece(e.seq, false),
+    ...[...upsertPieces(fold).values()].flat(),
+  ];
+  for (const s of combinePieces(pieces)) await em.query(s.text, s.params);
   return { appended: true, entry, position };
 }
 
+/** A SQL piece whose text uses `p(i)` for placeholder i (or `p(i, n)` for n consecutive ones). */
+function piece(params: readonly unknown[], text: (p: (i: number, n?: number) => string) => string): SqlPiece {
+  return {
+    params,
+    text: (base) => text((i, n = 1) => Array.from({ length: n }, (_, k) => `$${base + i + k + 1}`).join(', ')),
+  };
+}
+
+function projectionStatePiece(lastSeq: number, rebuilt: boolean): SqlPiece {
+  const n = PROJECTIONS.length;
+  return piece([...PROJECTIONS.flatMap((p) => [p.name, p.version]), lastSeq], (p) => {
+    const values = PROJECTIONS.map((_, i) => `(${p(i * 2)}, ${p(i * 2 + 1)}, ${p(n * 2)}, ${rebuilt ? 'now()' : 'NULL::timestamptz'}, now())`).join(', ');
+    return (
+      `INSERT INTO ledger.projection_state (name, version, last_seq, rebuilt_at, updated_at) VALUES ${values} ` +
+      `ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, last_seq = EXCLUDED.last_seq, updated_at = now()${rebuilt ? ', rebuilt_at = EXCLUDED.rebuilt_at' : ''}`
+    );
+  });
+}
+
 async function touchProjectionState(em: EntityManager, lastSeq: number, rebuilt: boolean): Promise<void> {
-  const values = PROJECTIONS.map((_, i) => `($${i * 2 + 1}, $${i * 2 + 2}, $${PROJECTIONS.length * 2 + 1}, ${rebuilt ? 'now()' : 'NULL'}, now())`).join(', ');
-  await em.query(
-    `INSERT INTO ledger.projection_state (name, version, last_seq, rebuilt_at, updated_at) VALUES ${values}
-     ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, last_seq = EXCLUDED.last_seq, updated_at = now()${rebuilt ? ', rebuilt_at = EXCLUDED.rebuilt_at' : ''}`,
-    [...PROJECTIONS.flatMap((p) => [p.name, p.version]), lastSeq],
-  );
+  for (const s of combinePieces([projectionStatePiece(lastSeq, rebuilt)])) await em.query(s.text, s.params);
 }
 
 export interface ProjectionStatus {
@@ -319,6 +345,9 @@ export interface RebuildReport {
   readonly projections: ReadonlyArray<{ readonly name: string; readonly version: number }>;
 }
 
+/** Stream messages per rebuild page: one entries lookup and one batch of projection writes each. */
+export const REBUILD_PAGE_EVENTS = 2_000;
+
 /**
  * Drops (truncates) every projection table and replays KOA_EVENTS from sequence 1 through the
  * SAME evolve functions as the live path, in ONE transaction that holds the chain head lock:
@@ -329,34 +358,90 @@ export interface RebuildReport {
  * recorded), and each must digest to its entry's `eventDigest`: a stream that disagrees with the
  * ledger refuses the rebuild with LEDGER_CHAIN_BROKEN (nothing is committed). The hash-chain
  * entries themselves are never rebuilt: they ARE the ledger.
+ *
+ * Batched: messages are taken in pages of `pageEvents` (default {@link REBUILD_PAGE_EVENTS}).
+ * Per page: ONE `SELECT` of the ledger entries in its seq range; each message is decoded once
+ * (UTF-8, `JSON.parse`), digest-checked in memory, validated (`parseEvent`) and evolved; the
+ * upserts are folded per row (`applyUpserts` semantics) and written as multi-row
+ * `INSERT … ON CONFLICT` statements (500 rows each, per tenant and column shape). A page is
+ * written while the next one is being received (at most one page in flight, in order), so
+ * memory stays bounded by two pages whatever the stream's length.
  */
-export async function rebuildProjections(ds: DataSource, source: ReplaySource): Promise<RebuildReport> {
+export async function rebuildProjections(ds: DataSource, source: ReplaySource, o: { pageEvents?: number } = {}): Promise<RebuildReport> {
+  const pageEvents = o.pageEvents ?? REBUILD_PAGE_EVENTS;
+  if (!Number.isInteger(pageEvents) || pageEvents < 1) throw new KoaRefusal('CONFIG_INVALID', `rebuild pageEvents must be an integer >= 1, not ${pageEvents}`, { pageEvents });
   return ds.transaction(async (em) => {
     const head = await lockHead(em);
     await em.query(`TRUNCATE ${PROJECTION_TABLES.map((t) => `ledger.${t}`).join(', ')}`);
     let applied = 0;
     let skipped = 0;
-    await source.replay(head.lastSeq, async (m) => {
-      if (m.seq > head.lastSeq) return;
-      const rows: Array<{ position: string; event_digest: string }> = await em.query('SELECT position, event_digest FROM ledger.entries WHERE seq = $1', [m.seq]);
-      if (!rows.length) {
-        skipped++;
-        return;
+    let tenant: string | undefined;
+
+    const applyPage = async (page: readonly PageMessage[]): Promise<void> => {
+      let from = page[0].seq;
+      let to = from;
+      for (const m of page) {
+        if (m.seq < from) from = m.seq;
+        if (m.seq > to) to = m.seq;
       }
-      const text = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).toString('utf8');
-      const digest = eventDigestOf(JSON.parse(text));
-      if (digest !== rows[0].event_digest) {
-        throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `stream message seq ${m.seq} digests to ${digest} but ledger entry ${rows[0].position} records ${rows[0].event_digest}`, { seq: m.seq, index: Number(rows[0].position) });
+      const rows: Array<{ seq: string; position: string; event_digest: string }> = await em.query(
+        'SELECT seq, position, event_digest FROM ledger.entries WHERE seq >= $1 AND seq <= $2',
+        [from, to],
+      );
+      const entries = new Map(rows.map((r) => [Number(r.seq), r]));
+      const fold = new UpsertFold();
+      for (const m of page) {
+        const entry = entries.get(m.seq);
+        if (!entry) {
+          skipped++;
+          continue;
+        }
+        let stored: unknown;
+        try {
+          stored = JSON.parse(m.text);
+        } catch {
+          throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `stream message seq ${m.seq} is not JSON but ledger entry ${entry.position} records ${entry.event_digest}`, { seq: m.seq, index: Number(entry.position) });
+        }
+        const digest = eventDigestOf(stored);
+        if (digest !== entry.event_digest) {
+          throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `stream message seq ${m.seq} digests to ${digest} but ledger entry ${entry.position} records ${entry.event_digest}`, { seq: m.seq, index: Number(entry.position) });
+        }
+        fold.add(evolveAll(parseEvent(stored, m.subject), { seq: m.seq }));
+        applied++;
       }
-      const event = parseEvent(text, m.subject);
-      await setTenant(em, event.tenantid);
-      for (const u of evolveAll(event, { seq: m.seq })) await writeUpsert(em, u);
-      applied++;
-    });
+      tenant = await writeFold(em, fold, tenant);
+    };
+
+    let page: PageMessage[] = [];
+    let inFlight: Promise<void> = Promise.resolve();
+    try {
+      await source.replay(head.lastSeq, async (m) => {
+        if (m.seq > head.lastSeq) return;
+        page.push({ seq: m.seq, subject: m.subject, text: Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).toString('utf8') });
+        if (page.length < pageEvents) return;
+        const full = page;
+        page = [];
+        await inFlight; // at most one page in flight; its failure ends the replay
+        inFlight = applyPage(full);
+        inFlight.catch(() => undefined); // observed by the next await
+      });
+      await inFlight;
+      if (page.length) await applyPage(page);
+    } finally {
+      // never leave a write running on the transaction after it ends
+      await inFlight.catch(() => undefined);
+    }
     if (applied !== head.size) {
       throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `the ledger has ${head.size} entries up to seq ${head.lastSeq} but only ${applied} were found in the stream`, { applied, size: head.size });
     }
     await touchProjectionState(em, head.lastSeq, true);
     return { untilSeq: head.lastSeq, applied, skipped, projections: PROJECTIONS.map((p) => ({ name: p.name, version: p.version })) };
   });
+}
+
+/** A replayed message, decoded once (the page keeps text, not the delivery's buffers). */
+interface PageMessage {
+  readonly seq: number;
+  readonly subject: string;
+  readonly text: string;
 }
