@@ -14,7 +14,7 @@ import { DataSource } from '@koa/platform/persistence';
 import { createServiceApp, type ServiceApp } from '@koa/platform/service';
 import { createThrowAwayDatabase, eventually, freePort, PrivateNatsServer, type ThrowAwayDatabase } from '@koa/platform/testing';
 import { releaseStoryEvents } from '../../domain/src/testing';
-import { LEDGER_CONFIG_SCHEMA, LEDGER_CONSUMERS, LEDGER_DB_SCHEMA, LEDGER_DURABLE, LEDGER_ENTITIES, LEDGER_MIGRATIONS, LedgerFeatureModule, LedgerService } from './index';
+import { jetStreamReplaySource, LEDGER_CONFIG_SCHEMA, LEDGER_CONSUMERS, LEDGER_DB_SCHEMA, LEDGER_DURABLE, LEDGER_ENTITIES, LEDGER_MIGRATIONS, LedgerFeatureModule, LedgerService } from './index';
 
 const ROOT = resolve(__dirname, '../../../..');
 
@@ -178,6 +178,22 @@ describe('audit-ledger service (private nats-server + throw-away Postgres)', () 
     });
     await publisher.append([live]);
     await eventually(async () => (await get(releasePath)).body.consumers.some((c: { consumerId: string }) => c.consumerId === 'edge-12'), { what: 'live event after rebuild' });
+  });
+
+  it('the replay source delivers the stream in order up to the seq asked for, and refuses a stream that stalls before it (BROKER_UNAVAILABLE)', async () => {
+    const h = await head();
+    const seen: number[] = [];
+    await jetStreamReplaySource(publisher).replay(h.headSeq, async (m) => void seen.push(m.seq));
+    expect(seen[seen.length - 1]).toBeGreaterThanOrEqual(h.headSeq);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    expect(new Set(seen).size).toBe(seen.length);
+    const stalled = await jetStreamReplaySource(publisher, { idleTimeoutMs: 300 })
+      .replay(h.headSeq + 1_000, async () => undefined)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(stalled).toMatchObject({ code: 'BROKER_UNAVAILABLE' });
   });
 
   it('CLI: what-happened prints the readable report (and --json the same story as HTTP); rebuild works over NATS', async () => {

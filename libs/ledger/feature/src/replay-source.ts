@@ -14,13 +14,14 @@ export function jetStreamReplaySource(messaging: Messaging, o: { idleTimeoutMs?:
       if (untilSeq <= 0) return;
       await new Promise<void>((resolve, reject) => {
         let done = false;
-        let timer: NodeJS.Timeout | undefined;
         let stop: (() => Promise<void>) | undefined;
         let pendingStop = false;
+        // one interval for the idle check (not a timer re-armed per message)
+        let last = Date.now();
         const finish = (error?: unknown) => {
           if (done) return;
           done = true;
-          if (timer) clearTimeout(timer);
+          clearInterval(watchdog);
           const settle = () => (error === undefined ? resolve() : reject(error));
           if (stop) void stop().finally(settle);
           else {
@@ -28,24 +29,25 @@ export function jetStreamReplaySource(messaging: Messaging, o: { idleTimeoutMs?:
             settle();
           }
         };
-        const arm = () => {
-          if (timer) clearTimeout(timer);
-          timer = setTimeout(
-            () => finish(new KoaRefusal('BROKER_UNAVAILABLE', `replay of ${STREAMS.events.name} stalled: no message for ${idleTimeoutMs} ms before reaching seq ${untilSeq}`, { untilSeq })),
-            idleTimeoutMs,
-          );
-        };
-        arm();
+        const watchdog = setInterval(
+          () => {
+            if (Date.now() - last >= idleTimeoutMs) {
+              finish(new KoaRefusal('BROKER_UNAVAILABLE', `replay of ${STREAMS.events.name} stalled: no message for ${idleTimeoutMs} ms before reaching seq ${untilSeq}`, { untilSeq }));
+            }
+          },
+          Math.max(10, Math.min(1_000, Math.floor(idleTimeoutMs / 4))),
+        );
         messaging
           .watch({ stream: STREAMS.events.name, filterSubject: filters.allEvents, deliver: 'all' }, async (m) => {
             if (done) return;
-            arm();
+            last = Date.now();
             try {
               await onMessage({ seq: m.seq, subject: m.subject, data: m.data });
             } catch (e) {
               finish(e);
               return;
             }
+            last = Date.now();
             if (m.seq >= untilSeq) finish();
           })
           .then(
