@@ -20,11 +20,50 @@ function strictlySorted(keys: readonly string[]): boolean {
 }
 
 /**
+ * Plain JSON data whose objects all have their keys in strictly ascending code-unit order: only
+ * strings, finite numbers, booleans, null, arrays without `undefined`, and plain objects (an
+ * `undefined` member is allowed: both serialisers omit it). For such a value `JSON.stringify` and
+ * canonical JSON are the same text.
+ */
+function isSortedPlainJson(v: unknown): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(v);
+    case 'object': {
+      if (v === null) return true;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (v[i] === undefined || !isSortedPlainJson(v[i])) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return false;
+      const keys = Object.keys(v);
+      if (!strictlySorted(keys)) return false;
+      for (const k of keys) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x !== undefined && !isSortedPlainJson(x)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/**
  * RFC 8785 canonical JSON, equal to `canonicalJson` of @koa/contracts (same output, same TypeError
- * for non-finite numbers, `undefined` in arrays, non-plain objects and unsupported types), without
- * the per-object entry arrays: keys that are already in order are not re-sorted.
+ * for non-finite numbers, `undefined` in arrays, non-plain objects and unsupported types). Data
+ * built with its keys in order (e.g. the evidence report) is serialised by the native
+ * `JSON.stringify`; anything else by a serialiser that sorts only the objects that need it.
  */
 export function canonicalJsonFast(value: unknown): string {
+  return isSortedPlainJson(value) ? JSON.stringify(value) : canonicalSlow(value);
+}
+
+function canonicalSlow(value: unknown): string {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -40,7 +79,7 @@ export function canonicalJsonFast(value: unknown): string {
         for (let i = 0; i < value.length; i++) {
           const v: unknown = value[i];
           if (v === undefined) throw new TypeError('canonicalJson: undefined in array');
-          s += i === 0 ? canonicalJsonFast(v) : `,${canonicalJsonFast(v)}`;
+          s += i === 0 ? canonicalSlow(v) : `,${canonicalSlow(v)}`;
         }
         return `${s}]`;
       }
@@ -53,7 +92,7 @@ export function canonicalJsonFast(value: unknown): string {
       for (const k of keys) {
         const v = (value as Record<string, unknown>)[k];
         if (v === undefined) continue;
-        s += `${first ? '' : ','}${JSON.stringify(k)}:${canonicalJsonFast(v)}`;
+        s += `${first ? '' : ','}${JSON.stringify(k)}:${canonicalSlow(v)}`;
         first = false;
       }
       return `${s}}`;

@@ -111,7 +111,7 @@ export function encodePack(input: EncodePackInput): EncodedPack {
   const partBytes: Record<string, Uint8Array> = {
     [PACK_PARTS.entities.path]: utf8.encode(entities.map((e) => `${JSON.stringify(e)}\n`).join('')),
     [PACK_PARTS.evidence.path]: utf8.encode(evidenceJson),
-    [PACK_PARTS.terms.path]: utf8.encode(buildSearchIndex(entities).json),
+    [PACK_PARTS.terms.path]: buildSearchIndex(entities).bytes,
   };
   const parts: PackPart[] = Object.values(PACK_PARTS)
     .map(({ path, mediaType }) => ({ path, mediaType, digest: sha256Digest(partBytes[path]), size: partBytes[path].length }))
@@ -249,7 +249,7 @@ export function decodePack(bytes: Uint8Array, o: DecodePackOptions = {}): Decode
   // in-memory postings (with score weights) that search uses
   const termsPart = data[PACK_PARTS.terms.path];
   const index: SearchIndex = buildSearchIndex(entities);
-  const rebuilt = utf8.encode(index.json);
+  const rebuilt = index.bytes;
   if (rebuilt.length !== termsPart.length || !Buffer.from(rebuilt.buffer, rebuilt.byteOffset, rebuilt.length).equals(termsPart)) {
     throw invalid(`${PACK_PARTS.terms.path} is not the index of the entities (docs/pack-format.md §5)`, { part: PACK_PARTS.terms.path });
   }

@@ -1,19 +1,19 @@
+import { TOKEN_PATTERN } from '@koa/contracts';
 import type { PackEntity } from './schema';
 import { MAX_TERM_LENGTH, MIN_TERM_LENGTH, codeUnitCompare, tokenize } from './terms';
 
-/** The entities (by position in the id-sorted list) containing one term, with their score weights. */
-export interface TermPostings {
-  /** positions in the id-sorted entity list, ascending (so also ascending by id) */
-  readonly entities: Int32Array;
-  /** per position: 3 × occurrences in the title + 1 × occurrences in id, type, text, string attributes */
-  readonly weights: Int32Array;
-}
-
 /** The in-memory search index of a pack, built in one tokenising pass over the entities. */
 export interface SearchIndex {
-  readonly postings: ReadonlyMap<string, TermPostings>;
-  /** `index/terms.json` as it must be: canonical JSON of `{ term: [ids…] }` (docs/pack-format.md §5) */
-  readonly json: string;
+  /**
+   * term ⇒ [from, to): its postings are `entities[from..to)` — positions in the id-sorted entity
+   * list, ascending (so also by id) — with `weights[from..to)`: 3 × occurrences in the title +
+   * 1 × occurrences in id, type, text and string attributes (the §8 score of that term)
+   */
+  readonly postings: ReadonlyMap<string, readonly [number, number]>;
+  readonly entities: Int32Array;
+  readonly weights: Int32Array;
+  /** `index/terms.json` as it must be: the UTF-8 of the canonical JSON of `{ term: [ids…] }` (docs/pack-format.md §5) */
+  readonly bytes: Uint8Array;
 }
 
 /**
@@ -25,7 +25,12 @@ export interface SearchIndex {
  */
 export function buildSearchIndex(entities: readonly PackEntity[]): SearchIndex {
   const table = new TermTable();
-  const lists: number[][] = [];
+  // every (term, entity, weight) once, in entity order: three parallel growable columns
+  let cap = 1024;
+  let colTerm: Int32Array = new Int32Array(cap);
+  let colPos: Int32Array = new Int32Array(cap);
+  let colW: Int32Array = new Int32Array(cap);
+  let rows = 0;
   for (let pos = 0; pos < entities.length; pos++) {
     const e = entities[pos];
     table.scan(e.id, 1);
@@ -38,35 +43,85 @@ export function buildSearchIndex(entities: readonly PackEntity[]): SearchIndex {
     }
     table.scan(e.title, 3);
     const { touched, counts } = table;
+    if (rows + touched.length > cap) {
+      while (rows + touched.length > cap) cap *= 2;
+      const grow = (a: Int32Array): Int32Array => {
+        const b = new Int32Array(cap);
+        b.set(a.subarray(0, rows));
+        return b;
+      };
+      colTerm = grow(colTerm);
+      colPos = grow(colPos);
+      colW = grow(colW);
+    }
     for (let i = 0; i < touched.length; i++) {
       const id = touched[i];
-      let l = lists[id];
-      if (l === undefined) lists[id] = l = [];
-      l.push(pos, counts[id]);
+      colTerm[rows] = id;
+      colPos[rows] = pos;
+      colW[rows] = counts[id];
+      rows++;
       counts[id] = 0;
     }
     touched.length = 0;
   }
-  const quoted = entities.map((e) => JSON.stringify(e.id));
-  const order = table.terms.map((_, id) => id).sort((a, b) => codeUnitCompare(table.terms[a], table.terms[b]));
-  const chunks: string[] = new Array(order.length);
-  const postings = new Map<string, TermPostings>();
-  for (let i = 0; i < order.length; i++) {
-    const t = table.terms[order[i]];
-    const l = lists[order[i]];
-    const n = l.length >> 1;
-    const ents = new Int32Array(n);
-    const ws = new Int32Array(n);
-    let s = `${JSON.stringify(t)}:[`;
-    for (let j = 0; j < n; j++) {
-      ents[j] = l[2 * j];
-      ws[j] = l[2 * j + 1];
-      s += j === 0 ? quoted[ents[j]] : `,${quoted[ents[j]]}`;
-    }
-    chunks[i] = `${s}]`;
-    postings.set(t, { entities: ents, weights: ws });
+  // terms are [a-z0-9] and ids are tokens ([A-Za-z0-9_-]): their canonical JSON is the text in
+  // double quotes and their UTF-8 is ASCII, so the index is written straight into bytes
+  const idLen = new Int32Array(entities.length);
+  for (let pos = 0; pos < entities.length; pos++) {
+    const id = entities[pos].id;
+    if (!TOKEN_PATTERN.test(id)) throw new TypeError(`buildSearchIndex: id ${JSON.stringify(id)} is not a token`);
+    idLen[pos] = id.length;
   }
-  return { postings, json: `{${chunks.join(',')}}` };
+  const terms = table.terms;
+  const order = terms.map((_, id) => id).sort((a, b) => codeUnitCompare(terms[a], terms[b]));
+  // counting sort of the rows by term, in term order (stable: positions stay ascending per term)
+  const perTerm = new Int32Array(terms.length);
+  for (let r = 0; r < rows; r++) perTerm[colTerm[r]]++;
+  const start = new Int32Array(terms.length);
+  let size = 2 + Math.max(0, order.length - 1);
+  for (let i = 0, at = 0; i < order.length; i++) {
+    const id = order[i];
+    start[id] = at;
+    at += perTerm[id];
+    size += terms[id].length + 5 + Math.max(0, perTerm[id] - 1);
+  }
+  const ents = new Int32Array(rows);
+  const ws = new Int32Array(rows);
+  const fill = start.slice();
+  for (let r = 0; r < rows; r++) {
+    const at = fill[colTerm[r]]++;
+    ents[at] = colPos[r];
+    ws[at] = colW[r];
+    size += idLen[colPos[r]] + 2;
+  }
+  const bytes = new Uint8Array(size);
+  const postings = new Map<string, readonly [number, number]>();
+  let b = 0;
+  const put = (text: string): void => {
+    for (let k = 0; k < text.length; k++) bytes[b++] = text.charCodeAt(k);
+  };
+  bytes[b++] = 0x7b; // {
+  for (let i = 0; i < order.length; i++) {
+    const id = order[i];
+    const from = start[id];
+    const to = from + perTerm[id];
+    if (i > 0) bytes[b++] = 0x2c; // ,
+    bytes[b++] = 0x22;
+    put(terms[id]);
+    bytes[b++] = 0x22;
+    bytes[b++] = 0x3a; // :
+    bytes[b++] = 0x5b; // [
+    for (let at = from; at < to; at++) {
+      if (at > from) bytes[b++] = 0x2c;
+      bytes[b++] = 0x22;
+      put(entities[ents[at]].id);
+      bytes[b++] = 0x22;
+    }
+    bytes[b++] = 0x5d; // ]
+    postings.set(terms[id], [from, to]);
+  }
+  bytes[b++] = 0x7d; // }
+  return { postings, entities: ents, weights: ws, bytes };
 }
 
 /**
@@ -159,10 +214,10 @@ function sameFolded(term: string, text: string, start: number, end: number): boo
   return true;
 }
 
-/** first index in `a[from..)` whose value is ≥ x (a ascending) */
-function lowerBound(a: Int32Array, from: number, x: number): number {
+/** first index in `a[from..to)` whose value is ≥ x (a ascending there), or `to` */
+function lowerBound(a: Int32Array, from: number, to: number, x: number): number {
   let lo = from;
-  let hi = a.length;
+  let hi = to;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (a[mid] < x) lo = mid + 1;
@@ -179,26 +234,27 @@ function lowerBound(a: Int32Array, from: number, x: number): number {
 export function searchIndex(index: SearchIndex, entities: readonly PackEntity[], text: string, limit: number): PackEntity[] {
   const query = [...new Set(tokenize(text))];
   if (query.length === 0) return [];
-  const lists: TermPostings[] = [];
+  const ranges: Array<readonly [number, number]> = [];
   for (const q of query) {
-    const p = index.postings.get(q);
-    if (p === undefined) return [];
-    lists.push(p);
+    const r = index.postings.get(q);
+    if (r === undefined) return [];
+    ranges.push(r);
   }
-  lists.sort((a, b) => a.entities.length - b.entities.length);
-  const cand = Int32Array.from(lists[0].entities);
-  const score = Float64Array.from(lists[0].weights);
+  ranges.sort((a, b) => a[1] - a[0] - (b[1] - b[0]));
+  const { entities: E, weights: W } = index;
+  const cand = E.slice(ranges[0][0], ranges[0][1]);
+  const score = Float64Array.from(W.subarray(ranges[0][0], ranges[0][1]));
   let m = cand.length;
-  for (let k = 1; k < lists.length && m > 0; k++) {
-    const { entities: E, weights: W } = lists[k];
+  for (let k = 1; k < ranges.length && m > 0; k++) {
+    const [from, to] = ranges[k];
     let out = 0;
-    let j = 0;
-    const gallop = m * 16 < E.length;
-    for (let i = 0; i < m && j < E.length; i++) {
+    let j = from;
+    const gallop = m * 16 < to - from;
+    for (let i = 0; i < m && j < to; i++) {
       const p = cand[i];
-      if (gallop) j = lowerBound(E, j, p);
-      else while (j < E.length && E[j] < p) j++;
-      if (j < E.length && E[j] === p) {
+      if (gallop) j = lowerBound(E, j, to, p);
+      else while (j < to && E[j] < p) j++;
+      if (j < to && E[j] === p) {
         cand[out] = p;
         score[out] = score[i] + W[j];
         out++;
