@@ -70,7 +70,31 @@ describe('PgInboxStore (Postgres specifics)', () => {
     expect(await Promise.all(['a', 'b', 'c', 'd'].map((k) => store.has('c2', k)))).toEqual([true, false, false, true]);
   });
 
-  it('refuses an unsafe schema name with CONFIG_INVALID', () => {
+  it('runBatch hands out a manager whose transaction TypeORM knows about (nested transaction() is a savepoint inside it)', async () => {
+    const tx = (t: unknown) => t as import('typeorm').EntityManager;
+    const r = await store.runBatch('c4', ['n1', 'n2'], async (i, t) => {
+      expect(tx(t).queryRunner?.isTransactionActive).toBe(true);
+      await tx(t).transaction(async (m) => {
+        await m.query('INSERT INTO inbox_test.rows (id) VALUES ($1)', [`nested-${i}`]);
+        if (i === 1) throw new Error('inner failure');
+      });
+    });
+    expect(r.map((o) => o.status)).toEqual(['done', 'failed']);
+    const rows: Array<{ id: string }> = await ds.query(`SELECT id FROM inbox_test.rows WHERE id LIKE 'nested-%' ORDER BY id`);
+    expect(rows.map((x) => x.id)).toEqual(['nested-0']);
+  });
+
+    it('runBatch records keys with quotes, backslashes and SQL verbatim (escaped literals), and finds them again', async () => {
+    const keys = ["/koa/x#a'b", '/koa/x#c\\d', "/koa/x#e'); DROP TABLE inbox_test.rows; --", '/koa/x#ünï €', '/koa/x#$1'];
+    const first = await store.runBatch('c3', keys, async (i) => i);
+    expect(first.map((o) => o.status)).toEqual(keys.map(() => 'done'));
+    for (const k of keys) expect(await store.has('c3', k)).toBe(true);
+    expect((await store.runBatch('c3', keys, async (i) => i)).map((o) => o.status)).toEqual(keys.map(() => 'duplicate'));
+    const rows: Array<{ n: number }> = await ds.query('SELECT count(*)::int AS n FROM inbox_test.rows');
+    expect(rows[0].n).toBeGreaterThanOrEqual(0); // the table is still there
+  });
+
+    it('refuses an unsafe schema name with CONFIG_INVALID', () => {
     expect(() => new PgInboxStore(ds, 'x"; drop table y; --')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });
 });

@@ -78,8 +78,8 @@ export class PgInboxStore {
 
   /**
    * One transaction for a batch of deliveries (the contract is `InboxStore.runBatch` in
-   * `@koa/platform/messaging`): `BEGIN`; one `INSERT ... SELECT unnest($keys) ON CONFLICT DO
-   * NOTHING RETURNING key` records every new key (keys already recorded are duplicates; a key
+   * `@koa/platform/messaging`): `START TRANSACTION` and one `INSERT ... SELECT unnest(ARRAY[keys])
+   * ON CONFLICT DO NOTHING RETURNING key` in one round trip record every new key (keys already recorded are duplicates; a key
    * another open transaction holds is waited for); per new key, in order, `work(i, manager)`
    * runs inside a savepoint that is only opened when the handler issues its first query (a
    * handler that does not touch the database costs no round trip); a throw rolls back to the
@@ -99,13 +99,7 @@ export class PgInboxStore {
     try {
       let fresh: Set<string>;
       try {
-        await qr.connect();
-        await qr.startTransaction();
-        const rows: Array<{ key: string }> = await query(
-          `INSERT INTO ${this.table} (consumer, key) SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING RETURNING key`,
-          [consumer, [...keys]],
-        );
-        fresh = new Set(rows.map((r) => r.key));
+        fresh = await this.beginAndRecord(qr, consumer, keys);
       } catch (e) {
         throw unavailable(e, `inbox record batch of ${keys.length} for ${consumer}`);
       }
@@ -151,6 +145,37 @@ export class PgInboxStore {
     } finally {
       await qr.release().catch(() => undefined);
     }
+  }
+
+  /**
+   * `START TRANSACTION` and the batch's key insert in ONE round trip (a simple-protocol query, the
+   * keys as escaped literals), with TypeORM's transaction bookkeeping kept exact: its
+   * `startTransaction()` runs with its own `START TRANSACTION` intercepted. Returns the new keys.
+   * (With an isolation level configured on the data source, the plain two-round-trip form.)
+   */
+  private async beginAndRecord(qr: QueryRunner, consumer: string, keys: readonly string[]): Promise<Set<string>> {
+    const client = (await qr.connect()) as { query(text: string): Promise<unknown>; escapeLiteral?(value: string): string };
+    const { escapeLiteral } = client;
+    if (!('isolationLevel' in this.dataSource.options && this.dataSource.options.isolationLevel) && typeof escapeLiteral === 'function') {
+      const literal = (v: string) => escapeLiteral.call(client, v);
+      const query = qr.query.bind(qr) as (...a: unknown[]) => Promise<unknown>;
+      qr.query = ((text: string, ...rest: unknown[]) => (text === 'START TRANSACTION' ? Promise.resolve([]) : query(text, ...rest))) as QueryRunner['query'];
+      try {
+        await qr.startTransaction();
+      } finally {
+        delete (qr as { query?: unknown }).query;
+      }
+      const results = (await client.query(
+        `START TRANSACTION; INSERT INTO ${this.table} (consumer, key) SELECT ${literal(consumer)}, k FROM unnest(ARRAY[${keys.map(literal).join(', ')}]::text[]) AS k ON CONFLICT DO NOTHING RETURNING key`,
+      )) as Array<{ rows: Array<{ key: string }> }>;
+      return new Set(results[1].rows.map((r) => r.key));
+    }
+    await qr.startTransaction();
+    const rows: Array<{ key: string }> = await qr.query(
+      `INSERT INTO ${this.table} (consumer, key) SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING RETURNING key`,
+      [consumer, [...keys]],
+    );
+    return new Set(rows.map((r) => r.key));
   }
 
   /** Whether (consumer, key) was processed. */
