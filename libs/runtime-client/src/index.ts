@@ -8,4 +8,4 @@ export type { RuntimeClientOptions, RuntimeStatus, RuntimeHealthState, RuntimeRe
 export { httpPackFetcher } from './fetch-pack';
 export type { PackFetcher, HttpPackFetcherOptions } from './fetch-pack';
 export { PackStore, RuntimeStateSchema, StoredReleaseSchema } from './pack-store';
-export type { RuntimeState, StoredRelease } from './pack-store';
+export type { RuntimeState, StoredRelease, StagedFile } from './pack-store';
