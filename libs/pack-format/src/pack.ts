@@ -208,7 +208,8 @@ function parseCanonicalJson(bytes: Uint8Array, part: string): unknown {
 export function decodePack(bytes: Uint8Array, o: DecodePackOptions = {}): DecodedPack {
   const maxBytes = o.maxBytes ?? PACK_MAX_BYTES_DEFAULT;
   if (bytes.length > maxBytes) throw invalid(`pack is ${bytes.length} bytes, above the bound of ${maxBytes}`, { field: 'length', size: bytes.length, maxBytes });
-  const entries = readUstar(bytes, { maxEntries: 1 + Object.keys(PACK_PARTS).length });
+  // views, not copies: the part bytes are only hashed and parsed here, never kept
+  const entries = readUstar(bytes, { maxEntries: 1 + Object.keys(PACK_PARTS).length, views: true });
   if (entries.length === 0 || entries[0].path !== MANIFEST_PATH) throw invalid(`the first archive entry must be ${MANIFEST_PATH}`, { part: MANIFEST_PATH });
 
   const manifestBytes = entries[0].data;

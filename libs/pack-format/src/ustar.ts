@@ -123,9 +123,11 @@ function readSize(h: Uint8Array, at: number, path: string): number {
 
 /**
  * Reads a ustar archive written by {@link writeUstar}; refuses every deviation.
- * `maxEntries` bounds the number of entries; the caller bounds the total size.
+ * `maxEntries` bounds the number of entries; the caller bounds the total size. Entry data are
+ * copies, unless `views: true`: then they are views into `bytes` (no copy; for callers that only
+ * read them before returning, as `decodePack` does).
  */
-export function readUstar(bytes: Uint8Array, o: { maxEntries: number }): TarEntry[] {
+export function readUstar(bytes: Uint8Array, o: { maxEntries: number; views?: boolean }): TarEntry[] {
   if (bytes.length < 2 * BLOCK || bytes.length % BLOCK !== 0) {
     throw invalid(`archive length ${bytes.length} is not a positive multiple of ${BLOCK} bytes with an end-of-archive marker`, { field: 'length' });
   }
@@ -163,7 +165,7 @@ export function readUstar(bytes: Uint8Array, o: { maxEntries: number }): TarEntr
     const padded = Math.ceil(size / BLOCK) * BLOCK;
     if (dataAt + padded > bytes.length) throw invalid(`tar entry ${path}: size ${size} runs past the end of the archive`, { path, field: 'size' });
     if (!isZero(bytes, dataAt + size, dataAt + padded)) throw invalid(`tar entry ${path}: padding after the data is not zero`, { path, field: 'padding' });
-    entries.push({ path, data: bytes.slice(dataAt, dataAt + size) });
+    entries.push({ path, data: o.views ? bytes.subarray(dataAt, dataAt + size) : bytes.slice(dataAt, dataAt + size) });
     at = dataAt + padded;
   }
 }
