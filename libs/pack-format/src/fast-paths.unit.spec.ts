@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { KoaRefusal, canonicalJson, sha256Digest } from '@koa/contracts';
 import { canonicalJsonFast, isCanonicalText, isPackEntityFast } from './canonical';
-import { PACK_PARTS, PackEntitySchema, codeUnitCompare, decodePack, encodePack, indexedTexts, readUstar, score, tokenize, writeUstar, type PackEntity } from './index';
+import { buildSearchIndex } from './search-index';
+import { PACK_PARTS, PackEntitySchema, buildTermIndex, codeUnitCompare, decodePack, encodePack, indexedTexts, readUstar, score, tokenize, writeUstar, type PackEntity } from './index';
 
 /*
  * The hot paths of encode/decode/search are shortcuts of the general rules. These tests pin each
@@ -143,6 +144,41 @@ describe('isPackEntityFast', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('buildSearchIndex (interning scanner)', () => {
+  const sortById = (es: PackEntity[]): PackEntity[] => [...es].sort((a, b) => codeUnitCompare(a.id, b.id));
+  const asText = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+
+  it('writes exactly canonicalJson(buildTermIndex(entities)) — the plain reference of §5', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(entityArb, { selector: (e) => e.id, maxLength: 15 }), (entities) => {
+        const sorted = sortById(entities);
+        expect(asText(buildSearchIndex(sorted).bytes)).toBe(canonicalJson(buildTermIndex(sorted)));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('stays exact past table growth, with term-length edges and case folding (6,000 distinct terms)', () => {
+    const entities = sortById(
+      Array.from({ length: 1500 }, (_, i) => ({
+        id: `e${i}`,
+        type: 'equipment',
+        title: `T${i}X Alpha${i % 7}`,
+        text: `w${i}a w${i}b W${i}C ${'z'.repeat(62)}${i % 100} ${'q'.repeat(65)} a ${i}`,
+        attributes: { site: `Site-${i % 13}`, n: i },
+        sources: [sha256Digest('s')],
+      })),
+    );
+    const index = buildSearchIndex(entities);
+    expect(index.postings.size).toBeGreaterThan(6000);
+    expect(asText(index.bytes)).toBe(canonicalJson(buildTermIndex(entities)));
+    const pack = decodePack(encodePack({ manifest, entities, evidence: {} }).bytes);
+    for (const q of ['w77c', 'ALPHA3 site 5', `${'z'.repeat(62)}42`, 'alpha1 w1b']) {
+      expect(pack.search(q, 50).map((e) => e.id)).toEqual(referenceSearch(pack.entities, q, 50));
+    }
   });
 });
 

@@ -135,8 +135,9 @@ class TermTable {
   readonly terms: string[] = [];
   counts = new Int32Array(1024);
   readonly touched: number[] = [];
-  private readonly hashesOfId: number[] = [];
+  /** per slot: term id + 1 (0 = empty) and that term's hash */
   private slots = new Int32Array(4096);
+  private slotHash = new Int32Array(4096);
   private mask = 4095;
 
   scan(text: string, weight: number): void {
@@ -144,8 +145,8 @@ class TermTable {
     let start = -1;
     let upper = false;
     let h = 0;
-    for (let i = 0; i <= n; i++) {
-      let c = i < n ? text.charCodeAt(i) : 0x20;
+    for (let i = 0; i < n; i++) {
+      let c = text.charCodeAt(i);
       if (c >= 0x41 && c <= 0x5a) {
         c += 0x20;
         upper = true;
@@ -157,32 +158,39 @@ class TermTable {
         }
         h = Math.imul(h ^ c, 0x01000193);
       } else if (start >= 0) {
-        const len = i - start;
-        if (len >= MIN_TERM_LENGTH && len <= MAX_TERM_LENGTH) {
-          const id = this.intern(text, start, i, h | 0, upper);
-          if (this.counts[id] === 0) this.touched.push(id);
-          this.counts[id] += weight;
-        }
+        this.term(text, start, i, h, upper, weight);
         start = -1;
         upper = false;
       }
     }
+    if (start >= 0) this.term(text, start, n, h, upper, weight);
   }
 
-  private intern(text: string, start: number, end: number, h: number, upper: boolean): number {
+  private term(text: string, start: number, end: number, h: number, upper: boolean, weight: number): void {
+    const len = end - start;
+    if (len < MIN_TERM_LENGTH || len > MAX_TERM_LENGTH) return;
     let slot = h & this.mask;
+    let id = -1;
     for (;;) {
       const v = this.slots[slot];
       if (v === 0) break;
-      const id = v - 1;
-      if (this.hashesOfId[id] === h && sameFolded(this.terms[id], text, start, end)) return id;
+      if (this.slotHash[slot] === h && sameFolded(this.terms[v - 1], text, start, end)) {
+        id = v - 1;
+        break;
+      }
       slot = (slot + 1) & this.mask;
     }
+    if (id < 0) id = this.add(text, start, end, h, upper, slot);
+    if (this.counts[id] === 0) this.touched.push(id);
+    this.counts[id] += weight;
+  }
+
+  private add(text: string, start: number, end: number, h: number, upper: boolean, slot: number): number {
     const id = this.terms.length;
     const t = text.slice(start, end);
     this.terms.push(upper ? t.toLowerCase() : t);
-    this.hashesOfId.push(h);
     this.slots[slot] = id + 1;
+    this.slotHash[slot] = h;
     if (this.terms.length * 2 > this.slots.length) this.grow();
     if (id >= this.counts.length) {
       const bigger = new Int32Array(this.counts.length * 2);
@@ -193,12 +201,17 @@ class TermTable {
   }
 
   private grow(): void {
-    this.slots = new Int32Array(this.slots.length * 2);
+    const oldSlots = this.slots;
+    const oldHash = this.slotHash;
+    this.slots = new Int32Array(oldSlots.length * 2);
+    this.slotHash = new Int32Array(oldSlots.length * 2);
     this.mask = this.slots.length - 1;
-    for (let id = 0; id < this.terms.length; id++) {
-      let slot = this.hashesOfId[id] & this.mask;
+    for (let k = 0; k < oldSlots.length; k++) {
+      if (oldSlots[k] === 0) continue;
+      let slot = oldHash[k] & this.mask;
       while (this.slots[slot] !== 0) slot = (slot + 1) & this.mask;
-      this.slots[slot] = id + 1;
+      this.slots[slot] = oldSlots[k];
+      this.slotHash[slot] = oldHash[k];
     }
   }
 }
