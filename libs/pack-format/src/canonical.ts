@@ -1,5 +1,5 @@
 import { DIGEST_PATTERN, TOKEN_PATTERN, canonicalJson } from '@koa/contracts';
-import { ATTRIBUTE_KEY_PATTERN, type PackEntity } from './schema';
+import { ATTRIBUTE_KEY_PATTERN, type PackEntity, type PackEntityInput } from './schema';
 import { codeUnitCompare } from './terms';
 
 /*
@@ -139,7 +139,7 @@ export const ENTITY_KEYS = ['attributes', 'id', 'sources', 'text', 'title', 'typ
  * canonical order — then `JSON.stringify(v)` is the entity's canonical JSON. False means "use the
  * schema" (which also produces the message), not necessarily "invalid".
  */
-export function isPackEntityFast(v: unknown, canonicalOrder: boolean): v is PackEntity {
+export function isPackEntityFast(v: unknown, canonicalOrder: boolean): v is PackEntity & PackEntityInput {
   if (!isPlain(v)) return false;
   const keys = Object.keys(v);
   if (keys.length !== ENTITY_KEYS.length) return false;

@@ -13,6 +13,7 @@ export {
   PackPartSchema,
   PackAttributeValue,
   type PackEntity,
+  type PackEntityInput,
   type PackManifest,
   type PackManifestInput,
   type PackInput,

@@ -7,6 +7,7 @@ import {
   PackEntitySchema,
   PackManifestSchema,
   type PackEntity,
+  type PackEntityInput,
   type PackManifest,
   type PackManifestInput,
   type PackPart,
@@ -31,9 +32,16 @@ const invalid = (message: string, details: Record<string, unknown> = {}, cause?:
 const zodIssue = (e: z.ZodError): string =>
   e.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
 
+/** sorted by code units and without duplicates (then sorting and de-duplicating is a no-op) */
+function strictlyAscending(a: readonly string[]): boolean {
+  for (let i = 1; i < a.length; i++) if (!(a[i - 1] < a[i])) return false;
+  return true;
+}
+
 export interface EncodePackInput {
   manifest: PackManifestInput;
-  entities: readonly PackEntity[];
+  /** read only: encodePack copies what it keeps and never modifies its input */
+  entities: ReadonlyArray<PackEntityInput>;
   /** the validation report; written as canonical JSON to `evidence.json` */
   evidence: unknown;
 }
@@ -84,7 +92,7 @@ export function encodePack(input: EncodePackInput): EncodedPack {
   }
 
   const entities: PackEntity[] = input.entities.map((e, i) => {
-    let v: PackEntity;
+    let v: PackEntityInput;
     if (isPackEntityFast(e, false)) v = e;
     else {
       const parsed = PackEntitySchema.safeParse(e);
@@ -93,8 +101,11 @@ export function encodePack(input: EncodePackInput): EncodedPack {
     }
     // members and attribute names inserted in canonical order: JSON.stringify is then canonical JSON
     const attributes: PackEntity['attributes'] = {};
-    for (const k of Object.keys(v.attributes).sort(codeUnitCompare)) attributes[k] = v.attributes[k];
-    return { attributes, id: v.id, sources: [...new Set<string>(v.sources)].sort(codeUnitCompare), text: v.text, title: v.title, type: v.type };
+    const names = Object.keys(v.attributes);
+    if (!strictlyAscending(names)) names.sort(codeUnitCompare);
+    for (const k of names) attributes[k] = v.attributes[k];
+    const sources = strictlyAscending(v.sources) ? v.sources.slice() : [...new Set<string>(v.sources)].sort(codeUnitCompare);
+    return { attributes, id: v.id, sources, text: v.text, title: v.title, type: v.type };
   });
   entities.sort((a, b) => codeUnitCompare(a.id, b.id));
   for (let i = 1; i < entities.length; i++) {

@@ -49,6 +49,16 @@ export interface PackEntity {
   sources: string[];
 }
 
+/** An entity as {@link encodePack} accepts it: a {@link PackEntity}, possibly read-only. */
+export interface PackEntityInput {
+  readonly id: string;
+  readonly type: string;
+  readonly title: string;
+  readonly text: string;
+  readonly attributes: Readonly<Record<string, string | number | boolean | null>>;
+  readonly sources: readonly string[];
+}
+
 export const PackInputSchema = z.strictObject({ digest: DigestSchema, mediaType: z.string().min(1).max(128) });
 export const PackPartSchema = z.strictObject({
   path: z.string().min(1).max(100),

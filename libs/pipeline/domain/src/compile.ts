@@ -31,7 +31,7 @@ export interface CompileOptions {
 export function compilePack(entities: readonly ResolvedEntity[], evidence: EvidenceReport, o: CompileOptions): EncodedPack {
   return encodePack({
     manifest: { tenant: o.tenant, pipelineVersion: o.pipelineVersion, snapshotSetRoot: o.snapshotSetRoot, inputs: o.inputs.map((i) => ({ digest: i.digest, mediaType: i.mediaType })) },
-    entities: entities.map((e) => ({ id: e.id, type: e.type, title: e.title, text: e.text, attributes: { ...e.attributes }, sources: [...e.sources] })),
+    entities, // read only: encodePack copies what it keeps
     evidence,
   });
 }
