@@ -4,7 +4,7 @@ import { openDataSource } from '@koa/platform/persistence';
 import { createThrowAwayDatabase, type ThrowAwayDatabase } from '@koa/platform/testing';
 import { applyUpserts, caseStory, emptyRows, evolveAll, PROJECTION_TABLES, releaseStory, rowKey, selectCaseRecords, selectReleaseRecords, type MemoryRows } from '@koa/ledger/domain';
 import { releaseStoryEvents } from '../../domain/src/testing';
-import { appendToLedger, LEDGER_ENTITIES, LEDGER_MIGRATIONS, loadCaseRecords, loadReleaseRecords, readHead, rebuildProjections, verifyLedger, writeUpserts, type ReplaySource } from './index';
+import { appendToLedger, LEDGER_ENTITIES, LEDGER_MIGRATIONS, loadCaseRecords, loadReleaseRecords, readHead, rebuildProjections, verifyLedger, writeUpsert, writeUpserts, type ReplaySource } from './index';
 
 /** Stored form of an event: the JSON the stream would hold. */
 const stored = (e: AnyKoaEvent) => JSON.parse(JSON.stringify(e));
@@ -173,7 +173,7 @@ describe('ledger store (real Postgres)', () => {
   it('row-level security: an ordinary role sees only the tenant set in koa.tenant, and cannot write another tenant', async () => {
     const role = `ledger_reader_${db.name.slice(-8)}`;
     await ds.query(`CREATE ROLE ${role} NOLOGIN`);
-    await ds.query(`GRANT USAGE ON SCHEMA ledger TO ${role}; GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ledger TO ${role}`);
+    await ds.query(`GRANT USAGE ON SCHEMA ledger TO ${role}; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ledger TO ${role}`);
     try {
       await asRole(role);
     } finally {
@@ -192,6 +192,14 @@ describe('ledger store (real Postgres)', () => {
       await em.query('SAVEPOINT before_insert');
       await expect(em.query(`INSERT INTO ledger.cases (tenant, case_id, status, first_seq) VALUES ('acme', 'sneaky', 'open', 1)`)).rejects.toThrow(/row-level security/);
       await em.query('ROLLBACK TO SAVEPOINT before_insert');
+      // batched writes switch koa.tenant per tenant: both tenants' rows pass the policy ...
+      await em.query('SAVEPOINT before_bulk');
+      await writeUpserts(em, all.flatMap(({ event, seq }) => evolveAll(event, { seq })));
+      await em.query('ROLLBACK TO SAVEPOINT before_bulk');
+      // ... while a row of another tenant than the one set is refused
+      await em.query(`SELECT set_config('koa.tenant', 'globex', true)`);
+      await expect(writeUpsert(em, { table: 'cases', key: { tenant: 'acme', caseId: 'sneaky' }, set: { status: 'open', firstSeq: 1 } })).rejects.toThrow(/row-level security/);
+      await em.query('ROLLBACK TO SAVEPOINT before_bulk');
     });
 
   it('a tampered entry row is reported at its index; a deleted tail row is caught by the head', async () => {
