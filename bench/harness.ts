@@ -125,6 +125,12 @@ function summarize(s: Sample): SampleSummary {
   };
 }
 
+/**
+ * How long a suite waits for the system under test to finish one round before it gives up with
+ * an error (a stall must fail the round, not hang the run): 60 s in smoke mode, 5 min otherwise.
+ */
+export const stallMs = (ctx: BenchContext): number => (ctx.mode === 'smoke' ? 60_000 : 300_000);
+
 /** Picks the size for the run's mode. */
 export const bySize = <T>(ctx: BenchContext, sizes: { readonly smoke: T; readonly quick: T; readonly full: T }): T => sizes[ctx.mode];
 

@@ -13,7 +13,12 @@ import { prng, words } from './common';
 const RECORDS_PER_SNAPSHOT = 1_000;
 const BUILDER = { id: 'https://koa.dev/builders/pipeline-worker', version: 'bench' };
 
-const variantsOf = (ctx: BenchContext): string[] => bySize(ctx, { smoke: ['500 records'], quick: ['10k records'], full: ['10k records', '100k records'] });
+/**
+ * The issue asks for 100k records too, but a 100k-record pack of this record shape is ~91 MB,
+ * above the 64 MiB koa-pack/1 bound, and compile refuses it (PACK_FORMAT_INVALID) — see
+ * docs/performance.md. 50k records (~43 MB) is the largest round size that fits.
+ */
+const variantsOf = (ctx: BenchContext): string[] => bySize(ctx, { smoke: ['500 records'], quick: ['10k records'], full: ['10k records', '50k records'] });
 const countOf = (variant: string): number => {
   const m = /^(\d+)(k?) records$/.exec(variant);
   if (!m) throw new Error(`unknown compile variant ${variant}`);
@@ -31,7 +36,8 @@ function makeInputs(n: number): PipelineInput[] {
   for (let start = 0; start < n; start += RECORDS_PER_SNAPSHOT) {
     const lines: string[] = [];
     for (let i = start; i < Math.min(n, start + RECORDS_PER_SNAPSHOT); i++) {
-      lines.push(JSON.stringify({ id: `eq-${i}`, type: 'equipment', title: `Unit ${i} ${words(rand, 3)}`, text: words(rand, 40), site: `site-${i % 17}`, floor: i % 9 }));
+      // ~15 words of text (with 40 words a 100k-record pack is ~120 MB; with 15, ~91 MB)
+      lines.push(JSON.stringify({ id: `eq-${i}`, type: 'equipment', title: `Unit ${i} ${words(rand, 3)}`, text: words(rand, 15), site: `site-${i % 17}`, floor: i % 9 }));
     }
     const bytes = new TextEncoder().encode(`${lines.join('\n')}\n`);
     out.push({ digest: sha256Digest(bytes), mediaType: 'application/x-ndjson', bytes });

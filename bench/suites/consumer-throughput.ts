@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { createEvent, STREAMS, subjectOf, TaskCompleted, type AnyKoaEvent } from '@koa/contracts';
 import { JetStreamTransport, Messaging } from '@koa/platform/messaging';
 import { openDataSource, PgInboxStore, type DataSource } from '@koa/platform/persistence';
-import { bySize, now, seconds, type BenchContext, type Sample, type Suite } from '../harness';
+import { bySize, now, seconds, stallMs, type BenchContext, type Sample, type Suite } from '../harness';
 
 /** Both sides consume the same N stored events through a fresh durable each round. */
 const TENANT = 'cbench';
@@ -97,7 +97,14 @@ export const consumerThroughput: Suite = {
     });
     const t = now();
     await app.listen();
-    await finished;
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), stallMs(ctx))));
+    const outcome = await Promise.race([finished.then(() => 'done' as const), stalled]);
+    clearTimeout(timer);
+    if (outcome === 'stalled') {
+      await app.close();
+      throw new Error(`consumer-throughput: JetStreamTransport handled ${seen.size}/${n} events within ${stallMs(ctx) / 1000} s`);
+    }
     const s = seconds(t);
     await app.close();
     const jsm = await jetstreamManager(raw!);

@@ -6,7 +6,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { createEvent, objectNameFor, OBJECT_STORES, SnapshotCaptured, STREAMS, subjectOf, subjects } from '@koa/contracts';
 import { Messaging } from '@koa/platform/messaging';
 import { eventually } from '@koa/platform/testing';
-import { bySize, median, now, seconds, type BenchContext, type Sample, type Suite } from '../harness';
+import { bySize, median, now, seconds, stallMs, type BenchContext, type Sample, type Suite } from '../harness';
 import { onAbort, pipelined, prng, resetPeakRss, startSuiteStack, vmHwmBytes, vmRssBytes, words, type SuiteStack } from './common';
 
 /**
@@ -138,7 +138,7 @@ export const ingestSmall: Suite = {
       });
     }
     // captured = SnapshotCaptured stored for every document (the gateway appends after the put)
-    await eventually(async () => (await eventCount(gwNc!)) - before >= docs.length, { timeoutMs: 120_000, intervalMs: 20, what: `${docs.length} SnapshotCaptured events` });
+    await eventually(async () => (await eventCount(gwNc!)) - before >= docs.length, { timeoutMs: stallMs(ctx), intervalMs: 20, what: `${docs.length} SnapshotCaptured events` });
     const s = seconds(t);
     const stored = (await eventCount(gwNc!)) - before;
     // every digest is recorded as captured (first capture) in the log

@@ -5,7 +5,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { STREAMS } from '@koa/contracts';
 import { Messaging } from '@koa/platform/messaging';
 import { eventually } from '@koa/platform/testing';
-import { bySize, now, seconds, type BenchContext, type Sample, type Suite } from '../harness';
+import { bySize, now, seconds, stallMs, type BenchContext, type Sample, type Suite } from '../harness';
 import { pipelined, startSuiteStack, type SuiteStack } from './common';
 import { EVENTS_PER_CASE, storyEvents } from './story-events';
 
@@ -83,7 +83,7 @@ export const liveProjection: Suite = {
     const js = jetstream(anchorNc!);
     const t = now();
     await pipelined(messages, 256, (m) => js.publish(m.subject, m.bytes, { msgID: m.msgId }));
-    await eventually(async () => (await anchorDb!.query('SELECT count(*)::int AS n FROM events')).rows[0].n - before[0].n >= messages.length, { timeoutMs: 300_000, intervalMs: 20, what: 'anchor caught up' });
+    await eventually(async () => (await anchorDb!.query('SELECT count(*)::int AS n FROM events')).rows[0].n - before[0].n >= messages.length, { timeoutMs: stallMs(ctx), intervalMs: 20, what: 'anchor caught up' });
     const s = seconds(t);
     const { rows } = await anchorDb!.query('SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS d FROM events');
     const added = rows[0].n - before[0].n;
@@ -96,7 +96,7 @@ export const liveProjection: Suite = {
     const js = jetstream(gwNc!);
     const t = now();
     await pipelined(messages, 256, (m) => js.publish(m.subject, m.bytes, { msgID: m.msgId }));
-    await eventually(async () => (await ledgerSize()) - before >= messages.length, { timeoutMs: 300_000, intervalMs: 20, what: 'audit-ledger caught up' });
+    await eventually(async () => (await ledgerSize()) - before >= messages.length, { timeoutMs: stallMs(ctx), intervalMs: 20, what: 'audit-ledger caught up' });
     const s = seconds(t);
     const added = (await ledgerSize()) - before;
     // the chain the ledger built verifies end to end, and the Cases of this burst are projected

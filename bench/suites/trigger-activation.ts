@@ -9,7 +9,7 @@ import { Messaging } from '@koa/platform/messaging';
 import { eventually } from '@koa/platform/testing';
 import { loadTrustRoot } from '@koa/release/verify';
 import { RuntimeClient } from '@koa/runtime-client';
-import { bySize, now, seconds, type BenchContext, type Sample, type Suite } from '../harness';
+import { bySize, now, seconds, stallMs, type BenchContext, type Sample, type Suite } from '../harness';
 import { prng, startSuiteStack, words, type SuiteStack } from './common';
 
 /**
@@ -208,10 +208,10 @@ export const triggerActivation: Suite = {
       const { status, view } = await chain!.trigger(TENANT, { snapshotSetRoot: root, env: ENV, channel: CHANNEL, reason: `bench round ${round} op ${i}`, idempotencyKey: `bench-${round}-${i}-${root.slice(7, 19)}` });
       if (status !== 201) problems.push(`trigger answered ${status}`);
       cases.push(view.caseId);
-      const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 120_000).unref());
+      const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), stallMs(ctx)).unref());
       if ((await Promise.race([activated.then(() => 'ok' as const), timeout])) === 'timeout') {
         const v = await chain!.getCase(TENANT, view.caseId).catch(() => undefined);
-        throw new Error(`trigger-activation: version ${version} not activated within 120 s (case ${view.caseId} ${v?.phase ?? '?'} ${v?.code ?? ''} ${v?.message ?? ''})`);
+        throw new Error(`trigger-activation: version ${version} not activated within ${stallMs(ctx) / 1000} s (case ${view.caseId} ${v?.phase ?? '?'} ${v?.code ?? ''} ${v?.message ?? ''})`);
       }
       lat.push(Number(now() - t) / 1e6);
       waiters.delete(version);
