@@ -52,10 +52,11 @@ describe('ingest-gateway streamed uploads (spool file, bounded memory; real NATS
   let lowered: Gateway;
   const tenant = uniqueName('big');
 
-  const start = async (max: number): Promise<Gateway> => {
+  /** `inbound`: whether this gateway also consumes NATS inbound (only one does, so the objectRef test knows its bound) */
+  const start = async (max: number, inbound: boolean): Promise<Gateway> => {
     const spoolBase = await mkdtemp(join(tmpdir(), 'koa-ingest-spool-test-'));
     const app = await createServiceApp(
-      { name: 'ingest-gateway', schema: INGEST_CONFIG_SCHEMA, module: IngestFeatureModule, consumers: INGEST_CONSUMERS, dbSchema: INGEST_DB_SCHEMA, entities: INGEST_ENTITIES, migrations: INGEST_MIGRATIONS, defaultHttpPort: 8081 },
+      { name: 'ingest-gateway', schema: INGEST_CONFIG_SCHEMA, module: IngestFeatureModule, consumers: inbound ? INGEST_CONSUMERS : [], dbSchema: INGEST_DB_SCHEMA, entities: INGEST_ENTITIES, migrations: INGEST_MIGRATIONS, defaultHttpPort: 8081 },
       { env: { NATS_URL: nats.url, DATABASE_URL: db.url, HTTP_PORT: String(await freePort()), HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'silent', MAX_INGEST_BYTES: String(max), INGEST_SPOOL_DIR: spoolBase } },
     );
     return { app, url: new URL(await app.listen()), spoolBase };
@@ -65,8 +66,8 @@ describe('ingest-gateway streamed uploads (spool file, bounded memory; real NATS
     nats = await PrivateNatsServer.start();
     db = await createThrowAwayDatabase('koa_ingest_stream');
     // one after the other: both run the same migrations on the same database
-    large = await start(LARGE_MAX);
-    lowered = await start(LOWERED_MAX);
+    large = await start(LARGE_MAX, true);
+    lowered = await start(LOWERED_MAX, false);
     client = await Messaging.connect({ url: nats.url, name: 'ingest-stream-test' });
   });
 

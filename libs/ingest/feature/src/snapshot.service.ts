@@ -82,10 +82,13 @@ export interface SealResult {
  *    (or a msg-id duplicate) means a concurrent capture won ⇒ duplicate, answered from the log.
  *
  * The event log is the de-duplication index: one subject per (tenant, digest), never expiring.
+ * Within one process, captures of the same (tenant, digest) run one at a time (the later ones end
+ * as duplicates at step 1); across replicas the append at step 3 decides.
  */
 @Injectable()
 export class SnapshotService {
   private readonly log = new Logger('SnapshotService');
+  private readonly inFlight = new Map<string, Promise<CaptureResult>>();
 
   constructor(
     @Inject(MESSAGING) private readonly messaging: Messaging,
@@ -95,6 +98,21 @@ export class SnapshotService {
   ) {}
 
   async capture(req: CaptureRequest): Promise<CaptureResult> {
+    // one capture per (tenant, digest) at a time in this process: a concurrent upload of the same
+    // bytes waits and is then answered as a duplicate, instead of racing a second put of the
+    // object (a reader of an object that is being replaced can wait forever for purged chunks)
+    const key = `${req.tenant}/${req.digest}`;
+    for (let running = this.inFlight.get(key); running; running = this.inFlight.get(key)) await running.catch(() => undefined);
+    const attempt = this.captureOnce(req);
+    this.inFlight.set(key, attempt);
+    try {
+      return await attempt;
+    } finally {
+      if (this.inFlight.get(key) === attempt) this.inFlight.delete(key);
+    }
+  }
+
+  private async captureOnce(req: CaptureRequest): Promise<CaptureResult> {
     const hex = digestHex(req.digest);
     const existing = await this.firstCapture(req.tenant, hex);
     if (existing) return this.duplicateOf(existing);
@@ -239,22 +257,37 @@ function hashing(source: ReadableStream<Uint8Array>, hash: ReturnType<typeof cre
   );
 }
 
-/** The SHA-256 of a stored object, read as a stream (bounded memory); undefined if absent or unreadable. */
+/** A read of a stored object that makes no progress for this long is abandoned (the object is then overwritten). */
+const STALLED_READ_MS = 10_000;
+
+/**
+ * The SHA-256 of a stored object, read as a stream (bounded memory); undefined if absent,
+ * unreadable (a corrupt object fails the client's own digest check) or stalled — an object being
+ * replaced by another replica at the same moment loses the chunks being read, and the read would
+ * otherwise wait forever. Every such case ends in overwriting the object with the right bytes.
+ */
 async function storedDigest(blobs: BlobStore, name: string): Promise<string | undefined> {
   const stream = await blobs.getStream(name);
   if (!stream) return undefined;
   const hash = createHash('sha256');
   const reader = stream.getReader();
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<'stalled'>((resolve) => {
+    timer = setTimeout(() => resolve('stalled'), STALLED_READ_MS);
+  });
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return `sha256:${hash.digest('hex')}`;
-      hash.update(value);
+      const next = await Promise.race([reader.read(), stalled]);
+      if (next === 'stalled') throw new Error(`reading ${name} made no progress for ${STALLED_READ_MS} ms`);
+      timer?.refresh();
+      if (next.done) return `sha256:${hash.digest('hex')}`;
+      hash.update(next.value);
     }
   } catch {
-    // a corrupt object fails the client's own digest check: overwrite it
     await reader.cancel().catch(() => undefined);
     return undefined;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
