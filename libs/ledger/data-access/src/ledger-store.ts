@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { KoaRefusal, parseEvent, type AnyKoaEvent, type Digest } from '@koa/contracts';
+import { KoaRefusal, type AnyKoaEvent, type Digest } from '@koa/contracts';
 import {
   CHAIN_START,
   eventDigestOf,
@@ -23,6 +23,7 @@ import {
   type RowUpsert,
 } from '@koa/ledger/domain';
 import { combinePieces, UpsertFold, upsertPieces, writeFold, type SqlPiece } from './bulk-upsert';
+import { decodeEntries, type EntryMessage } from './replay-decoder';
 
 /**
  * The ledger's Postgres side (schema `ledger`): append an event to the hash chain and apply the
@@ -364,8 +365,8 @@ export const REBUILD_PAGE_EVENTS = 2_000;
  * (UTF-8, `JSON.parse`), digest-checked in memory, validated (`parseEvent`) and evolved; the
  * upserts are folded per row (`applyUpserts` semantics) and written as multi-row
  * `INSERT … ON CONFLICT` statements (500 rows each, per tenant and column shape). A page is
- * written while the next one is being received (at most one page in flight, in order), so
- * memory stays bounded by two pages whatever the stream's length.
+ * looked up and decoded while the previous one is written (writes strictly in page order, at
+ * most two pages in flight), so memory stays bounded whatever the stream's length.
  */
 export async function rebuildProjections(ds: DataSource, source: ReplaySource, o: { pageEvents?: number } = {}): Promise<RebuildReport> {
   const pageEvents = o.pageEvents ?? REBUILD_PAGE_EVENTS;
@@ -377,7 +378,8 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
     let skipped = 0;
     let tenant: string | undefined;
 
-    const applyPage = async (page: readonly PageMessage[]): Promise<void> => {
+    /** entries lookup + decode of one page (may run while the previous page is being written) */
+    const prepare = async (page: readonly PageMessage[]): Promise<UpsertFold> => {
       let from = page[0].seq;
       let to = from;
       for (const m of page) {
@@ -389,31 +391,35 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
         [from, to],
       );
       const entries = new Map(rows.map((r) => [Number(r.seq), r]));
-      const fold = new UpsertFold();
+      const items: EntryMessage[] = [];
       for (const m of page) {
         const entry = entries.get(m.seq);
-        if (!entry) {
-          skipped++;
-          continue;
-        }
-        let stored: unknown;
-        try {
-          stored = JSON.parse(m.text);
-        } catch {
-          throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `stream message seq ${m.seq} is not JSON but ledger entry ${entry.position} records ${entry.event_digest}`, { seq: m.seq, index: Number(entry.position) });
-        }
-        const digest = eventDigestOf(stored);
-        if (digest !== entry.event_digest) {
-          throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `stream message seq ${m.seq} digests to ${digest} but ledger entry ${entry.position} records ${entry.event_digest}`, { seq: m.seq, index: Number(entry.position) });
-        }
-        fold.add(evolveAll(parseEvent(stored, m.subject), { seq: m.seq }));
-        applied++;
+        if (!entry) skipped++;
+        else items.push({ seq: m.seq, subject: m.subject, text: m.text, position: Number(entry.position), eventDigest: entry.event_digest });
       }
-      tenant = await writeFold(em, fold, tenant);
+      const fold = new UpsertFold();
+      fold.add(decodeEntries(items));
+      applied += items.length;
+      return fold;
+    };
+    const ignore = () => undefined;
+    // pages are written strictly in order; page k+1 is looked up and decoded while page k is
+    // written, and the replay waits for page k-1's write: at most two pages in flight
+    let writing: Promise<void> = Promise.resolve();
+    const submit = async (page: readonly PageMessage[]): Promise<void> => {
+      const decoded = prepare(page);
+      decoded.catch(ignore); // observed through `writing`
+      const previous = writing;
+      writing = (async () => {
+        const fold = await decoded;
+        await previous;
+        tenant = await writeFold(em, fold, tenant);
+      })();
+      writing.catch(ignore); // observed by the next submit or at the end
+      await previous; // a failed page ends the replay
     };
 
     let page: PageMessage[] = [];
-    let inFlight: Promise<void> = Promise.resolve();
     try {
       await source.replay(head.lastSeq, async (m) => {
         if (m.seq > head.lastSeq) return;
@@ -421,15 +427,13 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
         if (page.length < pageEvents) return;
         const full = page;
         page = [];
-        await inFlight; // at most one page in flight; its failure ends the replay
-        inFlight = applyPage(full);
-        inFlight.catch(() => undefined); // observed by the next await
+        await submit(full);
       });
-      await inFlight;
-      if (page.length) await applyPage(page);
+      if (page.length) await submit(page);
+      await writing;
     } finally {
-      // never leave a write running on the transaction after it ends
-      await inFlight.catch(() => undefined);
+      // never leave a query running on the transaction after it ends
+      await writing.catch(ignore);
     }
     if (applied !== head.size) {
       throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `the ledger has ${head.size} entries up to seq ${head.lastSeq} but only ${applied} were found in the stream`, { applied, size: head.size });

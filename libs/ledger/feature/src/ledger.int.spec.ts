@@ -206,9 +206,13 @@ describe('audit-ledger service (private nats-server + throw-away Postgres)', () 
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('RELEASE_NOT_FOUND');
     expect((await runCli(['what-happened', '--tenant', 'acme'])).status).toBe(2);
+    // the CLI's rebuild (a process of its own) rebuilds truncated projections to the same story
+    const story = (await get(`/v1/tenants/acme/releases/${ids.releaseId}/what-happened`)).body;
+    await service.app.get(DataSource).query('TRUNCATE ledger.cases, ledger.snapshots, ledger.builds, ledger.build_stages, ledger.evidence, ledger.releases, ledger.consumers');
     const rebuilt = await runCli(['rebuild', '--json']);
     expect(rebuilt.status).toBe(0);
     expect(JSON.parse(rebuilt.stdout)).toMatchObject({ applied: (await head()).size });
+    expect((await get(`/v1/tenants/acme/releases/${ids.releaseId}/what-happened`)).body).toEqual(story);
   });
 
   /** Runs the CLI as its users do (a child process; the service in this process keeps running). */
