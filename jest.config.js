@@ -17,8 +17,9 @@ const common = {
   testEnvironment: 'node',
   moduleNameMapper,
   transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', { ...swcrc, swcrc: false }] },
-  // jose is ESM-only: swc turns it into CommonJS for jest's module system (TOOLCHAIN.md pitfall 3).
-  transformIgnorePatterns: ['/node_modules/(?!(jose)/)'],
+  // jose is ESM-only, and @nats-io/obj loads node:crypto with a dynamic import(): swc turns both into
+  // CommonJS for jest's module system (TOOLCHAIN.md pitfall 3).
+  transformIgnorePatterns: ['/node_modules/(?!(jose|@nats-io/obj)/)'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   // anchored to the repository: a clone may itself live under /tmp
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/dist/', '<rootDir>/tmp/'],
