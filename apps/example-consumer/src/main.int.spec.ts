@@ -12,8 +12,6 @@ import { Messaging } from '@koa/platform/messaging';
 import { PrivateNatsServer, eventually, freePort } from '@koa/platform/testing';
 import { DevKeyring, signReleaseNotice } from '@koa/release/signing';
 
-// the int tier's 90 s timeout is a project option jest may not apply per project: set it here
-jest.setTimeout(90_000);
 
 const REPO = resolve(__dirname, '../../..');
 let tmp: string;

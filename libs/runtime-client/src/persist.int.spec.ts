@@ -10,7 +10,6 @@ import { DevKeyring, signReleaseNotice } from '@koa/release/signing';
 import { PackStore } from './pack-store';
 import { RuntimeClient } from './index';
 
-jest.setTimeout(90_000);
 
 const T0 = new Date('2026-06-01T00:00:00.000Z');
 const clock = (): Date => T0;

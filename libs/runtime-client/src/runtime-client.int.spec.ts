@@ -14,8 +14,6 @@ import { loadTrustRoot, type TrustRoot } from '@koa/release/verify';
 import { DevKeyring, Ed25519KeySigner, signReleaseNotice } from '@koa/release/signing';
 import { RuntimeClient, type RuntimeClientOptions } from './index';
 
-// the int tier's 90 s timeout is a project option jest may not apply per project: set it here
-jest.setTimeout(90_000);
 
 const TENANT = 'acme';
 const ENV = 'dev';

@@ -7,7 +7,6 @@ import { applyUpserts, emptyRows, evolveAll, releaseStory, selectReleaseRecords 
 import { releaseStoryEvents } from '../../domain/src/testing';
 import { LEDGER_CONFIG_SCHEMA, LEDGER_CONSUMERS, LEDGER_DB_SCHEMA, LEDGER_ENTITIES, LEDGER_MIGRATIONS, LedgerFeatureModule, LedgerService } from './index';
 
-jest.setTimeout(90_000);
 
 /** Two replicas share the durable consumer and the database: still ONE chain, in stream order, and a rebuild under live traffic loses nothing. */
 describe('audit-ledger replicas', () => {

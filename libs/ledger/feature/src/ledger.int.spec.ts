@@ -18,7 +18,6 @@ import { jetStreamReplaySource, LEDGER_CONFIG_SCHEMA, LEDGER_CONSUMERS, LEDGER_D
 
 const ROOT = resolve(__dirname, '../../../..');
 
-jest.setTimeout(90_000);
 
 describe('audit-ledger service (private nats-server + throw-away Postgres)', () => {
   let nats: PrivateNatsServer;

@@ -7,7 +7,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { PrivateNatsServer, createThrowAwayDatabase, eventually, freePort, type ThrowAwayDatabase } from '@koa/platform/testing';
 
-jest.setTimeout(90_000);
 
 const ROOT = resolve(__dirname, '../../../..');
 const APPS = ['ingest-gateway', 'orgo-control', 'pipeline-worker', 'konnaxion-release', 'audit-ledger'] as const;

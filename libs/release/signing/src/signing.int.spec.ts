@@ -8,8 +8,6 @@ import { loadTrustRoot, verifyReleaseNotice } from '@koa/release/verify';
 import { FIXTURE_NOW, FIXTURE_SCOPE, sampleNoticeClaims } from '@koa/release/verify/testing';
 import { createTrustRoot, DevKeyring, Ed25519KeySigner, LocalKeyFileSigner, signReleaseNotice } from './index';
 
-// the int tier's 90 s timeout is a project option jest may not apply per project: set it here
-jest.setTimeout(90_000);
 
 let dir: string;
 beforeEach(() => {
