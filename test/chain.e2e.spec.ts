@@ -11,7 +11,7 @@ import { createThrowAwayDatabase, eventually, PrivateNatsServer, type ThrowAwayD
 import { loadTrustRoot } from '@koa/release/verify';
 import { RuntimeClient } from '@koa/runtime-client';
 import { ChainClient, ProblemError, type CaseView } from '../tools/demo/chain-client';
-import { startStack, type Stack } from '../tools/stack/stack';
+import { removeStackLogs, startStack, type Stack } from '../tools/stack/stack';
 
 const SAMPLES = resolve(__dirname, '..', 'samples');
 const TENANT = 'acme';
@@ -52,6 +52,8 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
   // every service drained and exited 0 on SIGTERM
   expect(Object.values(exits).map((e) => e.code)).toEqual(Object.values(exits).map(() => 0));
+  // the services' logs are kept (for a failure's diagnosis) only when the suite failed
+  if (stack && Object.values(exits).every((e) => e.code === 0)) removeStackLogs(stack);
 }, 60_000);
 
 async function buildAndRelease(dir: string, key: string, files?: readonly string[]): Promise<CaseView> {

@@ -7,7 +7,7 @@ import { PrivateNatsServer } from '@koa/platform/testing';
 // tools/ is an Nx application project; its stack launcher is the supported way to run the services
 // as processes (test/ uses it the same way)
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import { startStack, type ServiceName, type Stack, type StackOptions } from '@koa/tools/stack';
+import { removeStackLogs, startStack, type ServiceName, type Stack, type StackOptions } from '@koa/tools/stack';
 import type { BenchContext } from '../harness';
 
 /** Runs `fn` over items with at most `window` in flight, keeping result order. */
@@ -96,7 +96,9 @@ export async function startSuiteStack(ctx: BenchContext, name: string, services:
     const exits = await stack?.stop(15_000);
     await nats.dispose();
     const bad = Object.entries(exits ?? {}).filter(([, e]) => e.code !== 0);
-    if (bad.length > 0) ctx.log(`  ${name}: services exited uncleanly: ${bad.map(([n, e]) => `${n} code ${e.code} signal ${e.signal}`).join(', ')}`);
+    if (bad.length > 0) ctx.log(`  ${name}: services exited uncleanly: ${bad.map(([n, e]) => `${n} code ${e.code} signal ${e.signal}`).join(', ')}; logs kept in ${stack?.logDir}`);
+    // logs are only worth keeping when something went wrong
+    else if (stack) removeStackLogs(stack);
   };
   const unregister = onAbort(stop);
   try {
