@@ -30,7 +30,6 @@ class Handlers {
   }
 }
 
-jest.setTimeout(60_000);
 
 describe('JetStreamTransport batches (real nats-server, real Postgres inbox)', () => {
   let server: PrivateNatsServer;

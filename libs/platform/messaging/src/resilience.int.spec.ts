@@ -12,7 +12,6 @@ import { JetStreamTransport, KoaEventExceptionFilter, Messaging } from './index'
 import { MemoryInboxStore } from './testing';
 import { caseClosed } from './__fixtures__/events';
 
-jest.setTimeout(120_000);
 
 const ROOT = join(__dirname, '../../../..');
 

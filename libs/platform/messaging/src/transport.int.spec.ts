@@ -30,7 +30,6 @@ class Handlers {
   }
 }
 
-jest.setTimeout(60_000);
 
 describe('JetStreamTransport (real nats-server)', () => {
   let server: PrivateNatsServer;
