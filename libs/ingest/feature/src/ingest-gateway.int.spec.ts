@@ -123,6 +123,20 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
     expect(stored && Buffer.from(stored).toString()).toBe(text);
   });
 
+  it('a leftover of an interrupted capture (the right bytes, no event) ⇒ the next upload records it once: 201, then duplicates', async () => {
+    const text = `interrupted ${Date.now()}`;
+    const digest = sha256Digest(text);
+    const blobs = await client.blobs(OBJECT_STORES.snapshots.bucket);
+    await blobs.put(objectNameFor(tenant, digest), new Uint8Array(Buffer.from(text)));
+    expect(await events('snapshot', digestHex(digest))).toEqual([]);
+    const first = await upload(text, { 'content-type': 'text/plain' });
+    expect(first.status).toBe(201);
+    expect((await upload(text, { 'content-type': 'text/plain' })).status).toBe(200);
+    expect(await events('snapshot', digestHex(digest))).toHaveLength(1);
+    const stored = await blobs.get(objectNameFor(tenant, digest));
+    expect(stored && Buffer.from(stored).toString()).toBe(text);
+  });
+
   it('hashes JSON uploads byte for byte (no body parser consumes or re-encodes them first)', async () => {
     const doc = `{ "items" :\n [${Array.from({ length: 3000 }, (_, i) => `{"n": ${i}}`).join(',\n')}] }`;
     expect(doc.length).toBeGreaterThan(30_000);

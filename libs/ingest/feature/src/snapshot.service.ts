@@ -6,6 +6,7 @@ import {
   STREAMS,
   digestHex,
   isKoaRefusal,
+  parseEvent,
   subjects,
   type EventByType,
 } from '@koa/contracts';
@@ -71,13 +72,14 @@ export interface SealResult {
 /**
  * Capture = store once, record once, with no time limit on de-duplication:
  *
- * 1. if `snapshot/<hex>` already has an event for the tenant ⇒ duplicate (nothing stored);
+ * 1. if `snapshot/<hex>` already has an event for the tenant ⇒ duplicate (nothing stored); one
+ *    `last_by_subj` get answers it (the subject holds only the first capture);
  * 2. build and validate the SnapshotCaptured event (nothing is stored if it is refused), then put
  *    the bytes to `koa-snapshots` at `<tenant>/<hex>` — streamed when they are `StreamableBytes`,
  *    re-hashed on the way and refused INTERNAL (no event) unless the stored size and that hash
- *    match the request — skipped when an object of that name and size exists AND its bytes
- *    (read as a stream) hash to the digest (a leftover of an interrupted capture; anything else
- *    under that name is overwritten with the right bytes);
+ *    match the request. Whatever is under that name already (a leftover of an interrupted
+ *    capture, or anything else) is replaced by these bytes: a put of the same bytes under the
+ *    digest name is idempotent, so no pre-check is made;
  * 3. append `SnapshotCaptured` with `expectedLastSubjectSequence: 0`; a `ConcurrencyConflict`
  *    (or a msg-id duplicate) means a concurrent capture won ⇒ duplicate, answered from the log.
  *
@@ -89,6 +91,8 @@ export interface SealResult {
 export class SnapshotService {
   private readonly log = new Logger('SnapshotService');
   private readonly inFlight = new Map<string, Promise<CaptureResult>>();
+  /** the snapshot bucket, opened once (opening costs two broker round trips); dropped after a failure */
+  private snapshotBlobs: Promise<BlobStore> | undefined;
 
   constructor(
     @Inject(MESSAGING) private readonly messaging: Messaging,
@@ -123,11 +127,7 @@ export class SnapshotService {
       { id: this.ids.next(), time: capturedAt, tenant: req.tenant, actor: req.actor, ...(req.reason !== undefined && { reason: req.reason }), ...(req.traceparent !== undefined && { traceparent: req.traceparent }) },
       { digest: req.digest, size: req.size, mediaType: req.mediaType, source: req.source, provenance: stampProvenance(req.provenance, capturedAt) },
     );
-    const blobs = await this.messaging.blobs(OBJECT_STORES.snapshots.bucket);
-    const name = event.data.objectName;
-    const info = await blobs.info(name);
-    const reuse = info !== undefined && info.size === req.size && (await storedDigest(blobs, name)) === req.digest;
-    if (!reuse) await this.store(blobs, name, req);
+    await this.store(event.data.objectName, req);
 
     try {
       const [ack] = await this.messaging.append([event], { expectedLastSubjectSequence: 0 });
@@ -143,8 +143,18 @@ export class SnapshotService {
     return this.duplicateOf(first);
   }
 
+  /** The `koa-snapshots` blob store, opened on first use and kept. */
+  private blobs(): Promise<BlobStore> {
+    const opened = (this.snapshotBlobs ??= this.messaging.blobs(OBJECT_STORES.snapshots.bucket));
+    opened.catch(() => {
+      if (this.snapshotBlobs === opened) this.snapshotBlobs = undefined;
+    });
+    return opened;
+  }
+
   /** Puts the bytes (streamed when streamable) and checks what the store took: size, and the digest of what was streamed. */
-  private async store(blobs: BlobStore, name: string, req: CaptureRequest): Promise<void> {
+  private async store(name: string, req: CaptureRequest): Promise<void> {
+    const blobs = await this.blobs();
     const description = `${req.mediaType} from ${req.source}`;
     if (req.bytes instanceof Uint8Array) {
       const stored = await blobs.put(name, req.bytes, { description });
@@ -213,7 +223,17 @@ export class SnapshotService {
     return this.readModel.list(tenant, query);
   }
 
+  /**
+   * The first SnapshotCaptured of (tenant, hex), or undefined. One `last_by_subj` get: the capture
+   * is appended with expected sequence 0 and is the only event type of the aggregate, so the last
+   * message is the first capture; anything else there falls back to reading the whole aggregate.
+   */
   private async firstCapture(tenant: string, hex: string): Promise<Captured | undefined> {
+    const subject = subjects.event(tenant, 'snapshot', hex);
+    const last = await this.messaging.lastMessage(STREAMS.events.name, subject);
+    if (!last) return undefined;
+    const event = parseEvent(last.data, last.subject);
+    if (event.type === 'io.koa.ingest.snapshot.captured.v1') return event;
     const { events } = await this.messaging.readAggregate(tenant, 'snapshot', hex);
     return events.find((e): e is Captured => e.type === 'io.koa.ingest.snapshot.captured.v1');
   }
@@ -255,40 +275,6 @@ function hashing(source: ReadableStream<Uint8Array>, hash: ReturnType<typeof cre
       },
     }),
   );
-}
-
-/** A read of a stored object that makes no progress for this long is abandoned (the object is then overwritten). */
-const STALLED_READ_MS = 10_000;
-
-/**
- * The SHA-256 of a stored object, read as a stream (bounded memory); undefined if absent,
- * unreadable (a corrupt object fails the client's own digest check) or stalled — an object being
- * replaced by another replica at the same moment loses the chunks being read, and the read would
- * otherwise wait forever. Every such case ends in overwriting the object with the right bytes.
- */
-async function storedDigest(blobs: BlobStore, name: string): Promise<string | undefined> {
-  const stream = await blobs.getStream(name);
-  if (!stream) return undefined;
-  const hash = createHash('sha256');
-  const reader = stream.getReader();
-  let timer: NodeJS.Timeout | undefined;
-  const stalled = new Promise<'stalled'>((resolve) => {
-    timer = setTimeout(() => resolve('stalled'), STALLED_READ_MS);
-  });
-  try {
-    for (;;) {
-      const next = await Promise.race([reader.read(), stalled]);
-      if (next === 'stalled') throw new Error(`reading ${name} made no progress for ${STALLED_READ_MS} ms`);
-      timer?.refresh();
-      if (next.done) return `sha256:${hash.digest('hex')}`;
-      hash.update(next.value);
-    }
-  } catch {
-    await reader.cancel().catch(() => undefined);
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function assertHex(hex: string): string {
