@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { connect } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { Messaging } from '@koa/platform/messaging';
 import { eventually } from '@koa/platform/testing';
 import { loadTrustRoot } from '@koa/release/verify';
 import { RuntimeClient } from '@koa/runtime-client';
-import { bySize, now, seconds, stallMs, type BenchContext, type Sample, type Suite } from '../harness';
+import { bySize, now, percentile, seconds, stallMs, type BenchContext, type Sample, type Suite } from '../harness';
 import { prng, startSuiteStack, words, type SuiteStack } from './common';
 
 /**
@@ -86,6 +86,140 @@ interface CaseView {
   readonly message?: string;
 }
 
+/**
+ * A read-only observer of the chain on the stack's private nats-server (core NATS subscriptions,
+ * nothing acked or published): when each event of a Case is appended (`koa.evt.>`), when each
+ * durable consumer is handed it (the pull delivery to the consumer's `_INBOX`, recognised by its
+ * `$JS.ACK.<stream>.<consumer>.…` reply subject) and when it acks it, and when the notice reaches
+ * `koa.release.>` and the runtime client's feed. Times are arrival times in the bench process,
+ * relative to the start of the `POST` — what lets the suite say where the trigger ⇒ activation
+ * time goes, hop by hop.
+ */
+class ChainProbe {
+  private readonly marks = new Map<string, Array<{ t: bigint; key: string }>>();
+  /** `<stream>.<seq>` ⇒ what was delivered under that sequence (acks name only the sequence) */
+  private readonly delivered = new Map<string, { corr: string; label: string }>();
+  private readonly subs: Subscription[] = [];
+
+  private constructor(private readonly nc: NatsConnection) {}
+
+  static async start(url: string, durables: readonly string[]): Promise<ChainProbe> {
+    const probe = new ChainProbe(await connect({ servers: url, noAsyncTraces: true, name: 'bench-chain-probe' }));
+    const known = new Set(durables);
+    const consumerName = (stream: string, name: string): string => (known.has(name) ? name : stream === 'KOA_RELEASES' ? 'client' : 'read');
+    probe.listen('koa.evt.>', (m, t) => {
+      const e = labelOf(m.data);
+      if (e) probe.mark(e.corr, `pub ${e.label}`, t);
+    });
+    probe.listen('koa.release.>', (m, t) => {
+      const corr = noticeCaseId(m.data);
+      if (corr) probe.mark(corr, 'pub notice', t);
+    });
+    probe.listen('_INBOX.>', (m, t) => {
+      const ack = m.reply ? parseAckSubject(m.reply) : undefined;
+      if (!ack || (ack.stream !== 'KOA_EVENTS' && ack.stream !== 'KOA_RELEASES')) return;
+      const e = ack.stream === 'KOA_RELEASES' ? { corr: noticeCaseId(m.data), label: 'notice' } : labelOf(m.data);
+      if (!e?.corr) return;
+      probe.delivered.set(`${ack.stream}.${ack.seq}`, { corr: e.corr, label: e.label });
+      probe.mark(e.corr, `dlv ${consumerName(ack.stream, ack.consumer)} ${e.label}`, t);
+    });
+    probe.listen('$JS.ACK.>', (m, t) => {
+      const body = m.data.length === 0 ? '+ACK' : Buffer.from(m.data).toString('utf8');
+      if (!body.startsWith('+ACK')) return; // progress (+WPI), nak, term
+      const ack = parseAckSubject(m.subject);
+      const e = ack && probe.delivered.get(`${ack.stream}.${ack.seq}`);
+      if (ack && e) probe.mark(e.corr, `ack ${consumerName(ack.stream, ack.consumer)} ${e.label}`, t);
+    });
+    await probe.nc.flush();
+    return probe;
+  }
+
+  private listen(subject: string, on: (m: Msg, t: bigint) => void): void {
+    this.subs.push(this.nc.subscribe(subject, { callback: (err, m) => (err ? undefined : on(m, now())) }));
+  }
+
+  /** records a milestone of the Case `corr` (the first time only: redeliveries keep the first) */
+  mark(corr: string, key: string, t: bigint = now()): void {
+    let list = this.marks.get(corr);
+    if (!list) this.marks.set(corr, (list = []));
+    if (!list.some((x) => x.key === key)) list.push({ t, key });
+  }
+
+  /** The milestones of one Case in ms after `t0`, and forgets them. */
+  take(corr: string, t0: bigint): Map<string, number> {
+    const list = this.marks.get(corr) ?? [];
+    this.marks.delete(corr);
+    return new Map(list.map((x) => [x.key, Number(x.t - t0) / 1e6]));
+  }
+
+  /** flushes what the server already sent (so late acks of a finished operation are in) */
+  async settle(): Promise<void> {
+    await this.nc.flush();
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.subs) s.unsubscribe();
+    await this.nc.close().catch(() => undefined);
+  }
+}
+
+/** `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>` (nats-server 2.9 form) */
+function parseAckSubject(subject: string): { stream: string; consumer: string; seq: number } | undefined {
+  const t = subject.split('.');
+  if (t[0] !== '$JS' || t[1] !== 'ACK') return undefined;
+  // the 2.10+ form adds <domain>.<account hash> after ACK and a token at the end
+  const [stream, consumer, , seq] = t.length >= 12 ? t.slice(4) : t.slice(2);
+  return stream && consumer && seq ? { stream, consumer, seq: Number(seq) } : undefined;
+}
+
+/** `case.opened`, `task.requested:build`, `stage.completed:compile`, …, and the Case it belongs to */
+function labelOf(data: Uint8Array): { corr: string; label: string } | undefined {
+  try {
+    const e = JSON.parse(Buffer.from(data).toString('utf8')) as { type?: string; correlationid?: string; data?: { params?: { kind?: string }; kind?: string; stage?: string } };
+    if (typeof e.type !== 'string' || typeof e.correlationid !== 'string') return undefined;
+    const base = e.type.replace(/^io\.koa\.[a-z]+\./, '').replace(/\.v\d+$/, '');
+    const q = e.data?.params?.kind ?? e.data?.kind ?? e.data?.stage;
+    return { corr: e.correlationid, label: q ? `${base}:${q}` : base };
+  } catch {
+    return undefined;
+  }
+}
+
+/** the `caseId` claim of a compact-JWS release notice (read, not verified: it only labels a timing) */
+function noticeCaseId(data: Uint8Array): string | undefined {
+  try {
+    const claims = JSON.parse(Buffer.from(Buffer.from(data).toString('utf8').split('.')[1] ?? '', 'base64url').toString('utf8')) as { caseId?: unknown };
+    return typeof claims.caseId === 'string' ? claims.caseId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The sequential chain, milestone by milestone: each segment is the time from the previous
+ * milestone to this one. "hop" segments are deliveries by a durable pull consumer (or the
+ * client's feed); the others are work inside one service.
+ */
+const CHAIN: ReadonlyArray<readonly [segment: string, milestone: string, short: string]> = [
+  ['orgo: POST ⇒ CaseOpened appended', 'pub case.opened', 'orgo-open'],
+  ['orgo: ⇒ TaskRequested(build) appended', 'pub task.requested:build', 'orgo-task'],
+  ['hop 1 orgo ⇒ pipeline-worker (delivery)', 'dlv pipeline-worker task.requested:build', 'HOP1'],
+  ['pipeline: ⇒ BuildStarted appended', 'pub build.started', 'build-start'],
+  ['pipeline: inputs + build + store pack ⇒ PackCompiled appended', 'pub pack.compiled', 'build'],
+  ['hop 2 pipeline-worker ⇒ orgo (delivery)', 'dlv orgo-control pack.compiled', 'HOP2'],
+  ['orgo: ⇒ TaskRequested(release) appended', 'pub task.requested:release', 'orgo-outcome'],
+  ['hop 3 orgo ⇒ konnaxion-release (delivery)', 'dlv konnaxion-release task.requested:release', 'HOP3'],
+  ['release: facts + verify ⇒ ReleaseVerified appended', 'pub release.verified', 'verify'],
+  ['release: ⇒ ChannelAdvanced appended', 'pub channel.advanced', 'advance'],
+  ['release: sign ⇒ ReleaseActivated appended', 'pub release.activated', 'sign'],
+  ['release: ⇒ notice published', 'pub notice', 'publish'],
+  ['hop 4 konnaxion-release ⇒ client (notice delivered)', 'dlv client notice', 'HOP4'],
+  ['client: verify + download + persist ⇒ activated', 'activated', 'client'],
+];
+const segmentKey = (i: number): string => `seg ${String(i + 1).padStart(2, '0')} ${CHAIN[i][0]}`;
+/** consumer deliveries on the sequential path (the "hop" segments above) */
+const CHAIN_HOPS = CHAIN.filter(([s]) => s.startsWith('hop ')).length;
+
 const TENANT = 'benchchain';
 const ENV = 'dev';
 const CHANNEL = 'bench';
@@ -101,6 +235,9 @@ let roots: string[] = [];
 let nextRoot = 0;
 let waiters = new Map<number, () => void>();
 let lastActivated = 0;
+let probe: ChainProbe | undefined;
+/** the durable consumers of the stack (named in the probe's figures; other consumers are reads) */
+const DURABLES = ['orgo-control', 'pipeline-worker', 'konnaxion-release', 'konnaxion-release-channels', 'audit-ledger', 'ingest-gateway-snapshots'];
 
 // anchor
 let anchorNc: NatsConnection | undefined;
@@ -145,6 +282,7 @@ export const triggerActivation: Suite = {
       logger: { info: onActivated, warn: () => undefined, error: () => undefined },
     });
     await client.start();
+    probe = await ChainProbe.start(stack.nats.url, DURABLES);
 
     // the one-hop anchor on the bench's nats-server and database
     anchorNc = await connect({ servers: ctx.natsUrl, noAsyncTraces: true });
@@ -198,16 +336,19 @@ export const triggerActivation: Suite = {
     const lat: number[] = [];
     const problems: string[] = [];
     const cases: string[] = [];
+    const started: bigint[] = [];
     const t0 = now();
     for (let i = 0; i < n; i++) {
       const root = roots[nextRoot++];
       if (!root) throw new Error('trigger-activation: ran out of prepared snapshot sets');
       const version = lastActivated + 1;
-      const activated = new Promise<void>((resolve) => waiters.set(version, resolve));
+      let activatedAt = 0n;
+      const activated = new Promise<void>((resolve) => waiters.set(version, () => ((activatedAt = now()), resolve())));
       const t = now();
       const { status, view } = await chain!.trigger(TENANT, { snapshotSetRoot: root, env: ENV, channel: CHANNEL, reason: `bench round ${round} op ${i}`, idempotencyKey: `bench-${round}-${i}-${root.slice(7, 19)}` });
       if (status !== 201) problems.push(`trigger answered ${status}`);
       cases.push(view.caseId);
+      probe!.mark(view.caseId, 'POST answered');
       const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), stallMs(ctx)).unref());
       if ((await Promise.race([activated.then(() => 'ok' as const), timeout])) === 'timeout') {
         const v = await chain!.getCase(TENANT, view.caseId).catch(() => undefined);
@@ -215,10 +356,16 @@ export const triggerActivation: Suite = {
       }
       lat.push(Number(now() - t) / 1e6);
       waiters.delete(version);
+      probe!.mark(view.caseId, 'activated', activatedAt);
+      started.push(t);
     }
     const s = seconds(t0);
     // the Cases closed succeeded, and the consumer is active on the channel's current version
     const closed = await Promise.all(cases.map((c) => chain!.waitClosed(TENANT, c, 60_000)));
+    // the per-hop timelines (unmeasured; the acks and reports of the last operation are in by now)
+    await probe!.settle();
+    const breakdown = chainBreakdown(cases.map((c, i) => probe!.take(c, started[i])));
+    ctx.log(`    round ${round} per segment, p50 ms: ${CHAIN.map(([, , short], i) => `${short} ${fmtMs(breakdown.extra[segmentKey(i)])}`).join(' · ')}${breakdown.missing.length ? ` (missing: ${breakdown.missing.join(', ')})` : ''}`);
     const channel = await chain!.channel(TENANT, ENV, CHANNEL);
     const st = client!.status();
     const ok = problems.length === 0 && closed.every((c) => c.outcome === 'succeeded') && st.state === 'active' && st.version === channel.version && st.packDigest === channel.packDigest;
@@ -226,10 +373,13 @@ export const triggerActivation: Suite = {
       work: n,
       seconds: s,
       latenciesMs: lat,
+      extra: breakdown.extra,
       check: { ok, detail: `activated ${lat.length}/${n}, cases succeeded ${closed.filter((c) => c.outcome === 'succeeded').length}/${n}, consumer ${st.state} v${st.version} = channel v${channel.version}${problems.length ? `; ${problems[0]}` : ''}` },
     };
   },
   async teardown() {
+    await probe?.close();
+    probe = undefined;
     await client?.stop().catch(() => undefined);
     await messaging?.close().catch(() => undefined);
     await hopIter?.close().catch(() => undefined);
@@ -248,3 +398,29 @@ export const triggerActivation: Suite = {
     lastActivated = 0;
   },
 };
+
+const fmtMs = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? '—' : v.toFixed(v < 10 ? 2 : 1));
+
+/**
+ * Per-round figures from the timelines of the round's operations: the p50 of each chain segment
+ * (`seg NN <segment>`, ms), the p50 time of every milestone seen (`at <milestone>`, ms after the
+ * POST: consumer deliveries and acks off the sequential path too) and the number of consumer hops.
+ */
+function chainBreakdown(timelines: ReadonlyArray<Map<string, number>>): { extra: Record<string, number>; missing: string[] } {
+  const extra: Record<string, number> = { hops: CHAIN_HOPS };
+  const missing = new Set<string>();
+  CHAIN.forEach(([, milestone], i) => {
+    const prev = i === 0 ? undefined : CHAIN[i - 1][1];
+    const values = timelines.flatMap((tl) => {
+      const end = tl.get(milestone);
+      const start = prev === undefined ? 0 : tl.get(prev);
+      if (end === undefined) missing.add(milestone);
+      return end === undefined || start === undefined ? [] : [end - start];
+    });
+    extra[segmentKey(i)] = percentile(values, 50);
+  });
+  const keys = new Set(timelines.flatMap((tl) => [...tl.keys()]));
+  const at = [...keys].map((k) => [k, percentile(timelines.flatMap((tl) => (tl.has(k) ? [tl.get(k)!] : [])), 50)] as const).sort((a, b) => a[1] - b[1]);
+  for (const [k, v] of at) extra[`at ${k}`] = v;
+  return { extra, missing: [...missing] };
+}
