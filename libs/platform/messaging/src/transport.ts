@@ -42,6 +42,31 @@ export interface ConsumerSpec {
    * set `batch: 1` and call `ctx.working()` (which extends every message of the batch).
    */
   readonly batch?: number;
+  /**
+   * `'strict'`: the stream order of EFFECTS is kept across failures (docs/messaging.md §3 "Strict
+   * order"). The first message of a batch whose handler fails with a retryable error (or whose
+   * batch transaction fails) stops the batch: the messages before it commit and are acked; it is
+   * nak'd with its backoff; the messages after it are NOT run and NOT handed back — the worker
+   * keeps them (ack deadline extended, delivery count unchanged, so their attempt budget is not
+   * spent) and runs nothing until the failed message is redelivered and decided, then goes on in
+   * stream order. A message that is dead-lettered (non-retryable refusal, last attempt, schema
+   * invalid, max-deliver backstop) does not stop the batch: the later messages proceed.
+   * Combine with `maxAckPending` > 1 and `batch` > 1 on a consumer with ONE active replica (with
+   * several replicas the server spreads messages over them; fence in the handler). Refused with
+   * `concurrency` > 1 (`CONFIG_INVALID`). Default: unset (a failing message is nak'd and its
+   * neighbours go on, so later messages may overtake it).
+   */
+  readonly ordering?: 'strict';
+  /**
+   * Up to `concurrency` messages of a batch are handled at the same time (default 1: one after
+   * another, in stream order), for consumers whose messages are independent. With an inbox the
+   * batch is split into up to `concurrency` lanes, each its OWN inbox transaction (`runBatch`: a
+   * savepoint per message, acks after that lane's commit), all lanes running at once; messages
+   * with the same inbox key share a lane. Without an inbox, a pool of `concurrency` handlers.
+   * Needs that many database connections in the pool to really overlap. No order between the
+   * messages of a batch. Refused with `ordering: 'strict'` (`CONFIG_INVALID`).
+   */
+  readonly concurrency?: number;
 }
 
 export interface JetStreamTransportOptions {
@@ -53,7 +78,7 @@ export interface JetStreamTransportOptions {
   readonly inbox?: InboxStore;
 }
 
-type ResolvedSpec = Required<Omit<ConsumerSpec, 'backoffMs'>> & { backoffMs: readonly number[] };
+type ResolvedSpec = Required<Omit<ConsumerSpec, 'backoffMs' | 'ordering'>> & { backoffMs: readonly number[]; strict: boolean };
 
 const FETCH_EXPIRES_MS = 2_000;
 /**
@@ -111,6 +136,8 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       backoffMs: c.backoffMs ?? CONSUMER_DEFAULTS.backoffMs,
       maxAckPending: c.maxAckPending ?? CONSUMER_DEFAULTS.maxAckPending,
       batch: c.batch ?? DEFAULT_BATCH,
+      strict: c.ordering === 'strict',
+      concurrency: c.concurrency ?? 1,
     }));
     const names = new Set<string>();
     for (const s of this.specs) {
@@ -119,6 +146,13 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       names.add(`${s.stream}/${s.durable}`);
       if (!Number.isInteger(s.batch) || s.batch < 1) throw new KoaRefusal('CONFIG_INVALID', `consumer ${s.durable}: batch must be an integer >= 1, not ${s.batch}`, { durable: s.durable });
       if (s.maxDeliver < 1) throw new KoaRefusal('CONFIG_INVALID', `consumer ${s.durable}: maxDeliver must be >= 1`, { durable: s.durable });
+      if (!Number.isInteger(s.concurrency) || s.concurrency < 1) throw new KoaRefusal('CONFIG_INVALID', `consumer ${s.durable}: concurrency must be an integer >= 1, not ${s.concurrency}`, { durable: s.durable });
+    }
+    for (const c of o.consumers) {
+      if (c.ordering !== undefined && c.ordering !== 'strict') throw new KoaRefusal('CONFIG_INVALID', `consumer ${c.durable}: ordering must be 'strict' or unset, not ${JSON.stringify(c.ordering)}`, { durable: c.durable });
+      if (c.ordering === 'strict' && (c.concurrency ?? 1) > 1) {
+        throw new KoaRefusal('CONFIG_INVALID', `consumer ${c.durable}: ordering 'strict' cannot be combined with concurrency ${c.concurrency} (concurrent messages have no order)`, { durable: c.durable });
+      }
     }
   }
 
@@ -166,6 +200,7 @@ interface Delivered {
 
 /** One delivery of a batch on its way through the worker. */
 interface Item {
+  readonly d: Delivered;
   readonly m: JsMsg;
   readonly raw: RawMessage;
   readonly event: AnyKoaEvent | undefined;
@@ -178,6 +213,28 @@ interface Item {
 /** A handler's own error, told apart from the inbox's infrastructure errors. */
 class HandlerFailure {
   constructor(readonly error: unknown) {}
+}
+
+/** Strict order: a message after the batch's stop point, not run (thrown instead of running its handler). */
+class NotRun {}
+
+/**
+ * What became of one item of a batch: `failed` = its handler threw (strict: the stop point);
+ * `infra` = its transaction could not begin/record/commit (nothing of it is durable);
+ * `dead-lettered` = strict order: its record is already published, `term()` it;
+ * `not-run` = strict order: after the stop point, kept for later.
+ */
+type Outcome =
+  | { readonly status: 'done' | 'duplicate' | 'dead-lettered' | 'not-run' }
+  | { readonly status: 'failed' | 'infra'; readonly error: unknown };
+
+/** Strict order: the worker runs nothing until the delivery of `seq` (nak'd, back at `redeliverAt`) has been decided. */
+interface Block {
+  readonly seq: number;
+  readonly redeliverAt: number;
+  /** give up waiting (the message went to another replica, or was decided elsewhere): hand the kept messages back */
+  readonly deadline: number;
+  lastKeptAlive: number;
 }
 
 class ConsumerWorker {
@@ -196,6 +253,8 @@ class ConsumerWorker {
   private readonly handlers = new Map<string, MessageHandler | null>();
   /** the flush that confirms the last batch's acks (awaited before the next batch's, and by stop()) */
   private flushing: Promise<void> = Promise.resolve();
+  /** strict order: set while a nak'd message must come back before anything else runs */
+  private blocked?: Block;
 
   constructor(
     private readonly spec: ResolvedSpec,
@@ -259,7 +318,8 @@ class ConsumerWorker {
     let failures = 0;
     while (!this.stopping) {
       try {
-        if (this.queue.length > 0) {
+        // while blocked (strict order) keep pulling: the nak'd message comes back through a pull
+        if (this.queue.length > 0 && !this.blocked) {
           await new Promise<void>((resolve) => (this.wakeProducer = resolve));
           continue;
         }
@@ -295,8 +355,14 @@ class ConsumerWorker {
         continue;
       }
       if (this.stopping) {
-        // delivered but not started: hand them back at once (the in-flight batch has finished)
-        for (const d of this.queue.splice(0)) d.m.nak();
+        // delivered but not started: hand them back at once (the in-flight batch has finished);
+        // strict order: not before the message they wait for (same or later expiry ⇒ redelivered after it)
+        const delay = this.blocked ? Math.max(0, this.blocked.redeliverAt - Date.now()) : 0;
+        for (const d of this.queue.splice(0)) d.m.nak(delay);
+        continue;
+      }
+      if (this.blocked) {
+        await this.whileBlocked(this.blocked);
         continue;
       }
       // let the messages that arrived in the same network read reach the queue first (the
@@ -312,6 +378,51 @@ class ConsumerWorker {
         for (const d of batch) d.m.nak(this.spec.backoffMs[0] ?? 0);
       }
     }
+  }
+
+  /**
+   * Strict order, blocked on `b.seq`: once a delivery of that message has arrived, it runs alone
+   * (and may block again); the kept messages then go on in stream order. Until then nothing runs
+   * and the kept messages' ack deadlines are extended. Past the deadline the kept messages are
+   * handed back (nak, no delay: the awaited message's delay has passed, so they come back after
+   * it) and the block is lifted.
+   */
+  private async whileBlocked(b: Block): Promise<void> {
+    const i = this.queue.findIndex((d) => d.m.seq === b.seq);
+    if (i >= 0) {
+      const [d] = this.queue.splice(i, 1);
+      this.blocked = undefined;
+      this.queue.sort((x, y) => x.m.seq - y.m.seq); // kept ones and anything pulled since, in stream order
+      try {
+        await this.processBatch([d]);
+      } catch (e) {
+        this.log.error({ msg: 'batch failed unexpectedly; nak', consumer: this.spec.durable, error: describeError(e) });
+        d.m.nak(this.spec.backoffMs[0] ?? 0);
+      }
+      return;
+    }
+    const now = Date.now();
+    if (now >= b.deadline) {
+      this.log.warn({ msg: 'strict order: the failed message did not come back in time; kept messages handed back', consumer: this.spec.durable, seq: b.seq, kept: this.queue.length });
+      this.blocked = undefined;
+      for (const d of this.queue.splice(0)) d.m.nak();
+      this.wakeProducer?.();
+      return;
+    }
+    const keepAliveEvery = Math.max(50, Math.floor(this.spec.ackWaitMs / 3));
+    if (now - b.lastKeptAlive >= keepAliveEvery) {
+      b.lastKeptAlive = now;
+      for (const d of this.queue) d.m.working();
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, Math.min(keepAliveEvery, b.deadline - now));
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeProcessor = done;
+    });
+    this.wakeProcessor = undefined;
   }
 
   /**
@@ -382,14 +493,13 @@ class ConsumerWorker {
     };
     if (items.length > 0) {
       const outcomes = await this.runItems(items, keepAlive, progressed);
-      if (!outcomes) {
-        // begin/record/commit failed: nothing of the batch is durable, so nothing of it is acked
-        for (const it of items) await this.fail(it.m, it.raw, this.batchError, it.attempt);
-      } else {
+      if (s.strict) await this.settleStrict(items, outcomes, acks);
+      else {
         for (let i = 0; i < items.length; i++) {
           const it = items[i];
           const o = outcomes[i];
-          if (o.status === 'failed') await this.fail(it.m, it.raw, o.error, it.attempt);
+          // 'infra': begin/record/commit failed: nothing of it is durable, so it is not acked
+          if (o.status === 'failed' || o.status === 'infra') await this.fail(it.m, it.raw, o.error, it.attempt);
           else {
             if (o.status === 'duplicate') this.log.debug?.({ msg: 'duplicate (inbox); acked without running', consumer: s.durable, key: it.key, seq: it.m.seq });
             acks.push(it.m);
@@ -400,57 +510,165 @@ class ConsumerWorker {
     this.ackAll(acks);
   }
 
-  private batchError: unknown;
+  /**
+   * Strict order: successes (and duplicates) before the stop point are acked; dead-lettered ones
+   * are `term()`ed (their record is published); the stop point — the handler failure, or the first
+   * message of a failed transaction — is nak'd with its backoff (or dead-lettered on its last
+   * attempt, and then nothing stops); every message after it goes back to the FRONT of the queue
+   * and the worker blocks until the stop point has been redelivered and decided.
+   */
+  private async settleStrict(items: Item[], outcomes: Outcome[], acks: JsMsg[]): Promise<void> {
+    const s = this.spec;
+    const kept: Delivered[] = [];
+    let stopped = false;
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i];
+      const o = outcomes[i];
+      switch (o.status) {
+        case 'done':
+        case 'duplicate':
+          acks.push(it.m);
+          break;
+        case 'dead-lettered':
+          it.m.term();
+          break;
+        case 'not-run':
+          kept.push(it.d);
+          break;
+        case 'failed':
+        case 'infra': {
+          if (stopped) {
+            kept.push(it.d);
+            break;
+          }
+          const d = o.status === 'failed' ? this.strictStop(o.error, it.attempt) : decideDisposition(o.error, it.attempt, s);
+          if (d.action === 'dead-letter') {
+            // o.status 'failed' never gets here (strictStop only returns naks); a failed transaction on the last attempt does
+            await this.deadLetter(it.m, it.raw, d.code, d.message, it.attempt);
+            break;
+          }
+          stopped = true;
+          this.log.warn({ msg: 'strict order: stopped at a failed message; nak, the later ones wait for it', consumer: s.durable, seq: it.m.seq, deliveryCount: it.attempt, delayMs: d.delayMs, waiting: items.length - i - 1, error: describeError(o.error) });
+          it.m.nak(d.delayMs);
+          const now = Date.now();
+          this.blocked = { seq: it.m.seq, redeliverAt: now + d.delayMs, deadline: now + d.delayMs + s.ackWaitMs + FETCH_EXPIRES_MS * 2, lastKeptAlive: now };
+          break;
+        }
+      }
+    }
+    if (kept.length > 0) this.queue.unshift(...kept);
+    if (this.blocked) this.wakeProducer?.();
+  }
+
+  /** Strict order: the disposition of the stop point's handler error, whose dead-letter publish (if any) already failed. */
+  private strictStop(error: unknown, attempt: number): { action: 'nak'; delayMs: number } {
+    const d = decideDisposition(error, attempt, this.spec);
+    if (d.action === 'nak') return d;
+    return { action: 'nak', delayMs: this.spec.backoffMs[this.spec.backoffMs.length - 1] ?? 1_000 };
+  }
 
   /**
-   * Runs the handlers in order: with an inbox in ONE transaction (`runBatch`; a single item uses
-   * `runOnce`, which needs no savepoint); returns undefined if that transaction failed as a whole
-   * (`batchError` says why), after which the next batches take one message at a time until one commits.
+   * Runs the handlers. With an inbox: ONE transaction per lane (`runBatch`, a savepoint per item;
+   * a lane of one item uses `runOnce`, which needs no savepoint), one lane in stream order unless
+   * `concurrency` > 1 (then up to `concurrency` lanes at once). A lane whose transaction failed as
+   * a whole reports `infra` for each of its items, after which the next batches take one message
+   * at a time until one commits. Strict order: the first retryable handler failure is the stop
+   * point (later items throw `NotRun` instead of running); a handler failure to be dead-lettered
+   * has its record published right away (before the later items run) and does not stop the batch.
    */
-  private async runItems(items: Item[], keepAlive: () => void, progressed: () => void): Promise<Array<InboxBatchOutcome<void>> | undefined> {
+  private async runItems(items: Item[], keepAlive: () => void, progressed: () => void): Promise<Outcome[]> {
     const s = this.spec;
     const inbox = this.o.inbox;
+    const out: Outcome[] = new Array<Outcome>(items.length);
+    let stopAt = -1;
+    const deadLettered = new Set<number>();
     const run = async (i: number, tx: unknown): Promise<void> => {
+      if (stopAt >= 0) throw new NotRun();
+      const it = items[i];
       try {
-        await this.runHandler(items[i], tx, keepAlive);
+        await this.runHandler(it, tx, keepAlive);
       } catch (e) {
-        throw new HandlerFailure(normalizeHandlerError(e));
+        const error = normalizeHandlerError(e);
+        if (s.strict) {
+          const d = decideDisposition(error, it.attempt, s);
+          if (d.action === 'dead-letter' && (await this.publishDeadLetter(it.raw, d.code, d.message, it.attempt))) deadLettered.add(i);
+          else stopAt = i;
+        }
+        throw new HandlerFailure(error);
       } finally {
         progressed();
       }
     };
+    const outcome = (i: number, o: InboxBatchOutcome<void>): Outcome => {
+      if (o.status !== 'failed') return { status: o.status };
+      if (o.error instanceof NotRun) return { status: 'not-run' };
+      if (deadLettered.has(i)) return { status: 'dead-lettered' };
+      return { status: 'failed', error: (o.error as HandlerFailure).error };
+    };
     if (!inbox) {
-      const out: Array<InboxBatchOutcome<void>> = [];
-      for (let i = 0; i < items.length; i++) {
+      await pool(items.length, s.concurrency, async (i) => {
         try {
-          out.push({ status: 'done', value: await run(i, undefined) });
-        } catch (e) {
-          out.push({ status: 'failed', error: (e as HandlerFailure).error });
+          await run(i, undefined);
+          out[i] = { status: 'done' };
+        } catch (error) {
+          out[i] = outcome(i, { status: 'failed', error });
         }
-      }
+      });
       return out;
     }
+    let failed = false;
+    await Promise.all(
+      this.lanes(items).map(async (lane) => {
+        try {
+          const results = await this.runLane(
+            inbox,
+            lane.map((i) => items[i].key),
+            (j, tx) => run(lane[j], tx),
+          );
+          results.forEach((o, j) => (out[lane[j]] = outcome(lane[j], o)));
+        } catch (error) {
+          failed = true;
+          this.log.warn({ msg: 'inbox transaction failed; nothing of it acked, all retried', consumer: s.durable, size: lane.length, error: describeError(error) });
+          for (const i of lane) out[i] = deadLettered.has(i) ? { status: 'dead-lettered' } : { status: 'infra', error };
+        }
+      }),
+    );
+    this.limit = failed ? 1 : s.batch;
+    return out;
+  }
+
+  /** One inbox transaction over `keys`; throws if it failed as a whole (begin/record/commit). */
+  private async runLane(inbox: InboxStore, keys: string[], work: (index: number, tx: unknown) => Promise<void>): Promise<Array<InboxBatchOutcome<void>>> {
+    if (keys.length > 1) return inbox.runBatch(this.spec.durable, keys, work);
     try {
-      let out: Array<InboxBatchOutcome<void>>;
-      if (items.length === 1) {
-        try {
-          const r = await inbox.runOnce(s.durable, items[0].key, (tx) => run(0, tx));
-          out = [r.duplicate ? { status: 'duplicate' } : { status: 'done', value: undefined }];
-        } catch (e) {
-          if (!(e instanceof HandlerFailure)) throw e;
-          out = [{ status: 'failed', error: e.error }];
-        }
-      } else {
-        out = (await inbox.runBatch(s.durable, items.map((it) => it.key), run)).map((o) => (o.status === 'failed' ? { status: 'failed', error: (o.error as HandlerFailure).error } : o));
-      }
-      this.limit = s.batch;
-      return out;
+      const r = await inbox.runOnce(this.spec.durable, keys[0], (tx) => work(0, tx));
+      return [r.duplicate ? { status: 'duplicate' } : { status: 'done', value: undefined }];
     } catch (e) {
-      this.limit = 1;
-      this.batchError = e;
-      this.log.warn({ msg: 'inbox transaction failed; nothing of the batch acked, all retried', consumer: s.durable, size: items.length, error: describeError(e) });
-      return undefined;
+      if (!(e instanceof HandlerFailure)) throw e;
+      return [{ status: 'failed', error: e }];
     }
+  }
+
+  /**
+   * Item indices per lane: one lane in stream order, or (`concurrency` > 1) up to `concurrency`
+   * lanes dealt round-robin, items with the same inbox key in the same lane (two lanes waiting
+   * for each other's key would deadlock).
+   */
+  private lanes(items: Item[]): number[][] {
+    const n = Math.min(this.spec.concurrency, items.length);
+    if (n <= 1) return [items.map((_, i) => i)];
+    const lanes: number[][] = Array.from({ length: n }, () => []);
+    const laneOfKey = new Map<string, number>();
+    let next = 0;
+    items.forEach((it, i) => {
+      let l = laneOfKey.get(it.key);
+      if (l === undefined) {
+        l = next++ % n;
+        laneOfKey.set(it.key, l);
+      }
+      lanes[l].push(i);
+    });
+    return lanes.filter((l) => l.length > 0);
   }
 
   private handlerOf(pattern: string): MessageHandler | null {
@@ -476,7 +694,8 @@ class ConsumerWorker {
   }
 
   /** The per-message decisions that need no handler; returns the item to run, or undefined if decided. */
-  private async admit({ m, parsed }: Delivered, acks: JsMsg[]): Promise<Item | undefined> {
+  private async admit(delivered: Delivered, acks: JsMsg[]): Promise<Item | undefined> {
+    const { m, parsed } = delivered;
     const s = this.spec;
     const raw = rawFromJsMsg(m);
     const deliveryCount = m.info.deliveryCount;
@@ -508,7 +727,7 @@ class ConsumerWorker {
       return undefined;
     }
     const key = event ? dedupKey(event) : (raw.headers['Nats-Msg-Id'] ?? `${s.stream}#${m.seq}`);
-    return { m, raw, event, handler, key, attempt: deliveryCount };
+    return { d: delivered, m, raw, event, handler, key, attempt: deliveryCount };
   }
 
   /** Runs the handler inside the message's trace context (CONSUMER span); throws what the handler threw. */
@@ -589,6 +808,12 @@ class ConsumerWorker {
   }
 
   private async deadLetter(m: JsMsg, raw: RawMessage, code: string, message: string, attempt = m.info.deliveryCount): Promise<void> {
+    if (await this.publishDeadLetter(raw, code, message, attempt)) m.term();
+    else m.nak(this.spec.backoffMs[this.spec.backoffMs.length - 1] ?? 1_000);
+  }
+
+  /** Publishes the dead-letter record; false (logged) if that failed — then the caller must not `term()` (nothing is ever lost). */
+  private async publishDeadLetter(raw: RawMessage, code: string, message: string, attempt: number): Promise<boolean> {
     const s = this.spec;
     const headers: Record<string, string> = {
       'Koa-Refusal-Code': code,
@@ -602,14 +827,22 @@ class ConsumerWorker {
     try {
       await this.o.messaging.publish(subjects.deadLetter(s.durable), raw.data, { msgId: `dlq:${s.durable}:${raw.seq}`, headers });
     } catch (e) {
-      const delayMs = s.backoffMs[s.backoffMs.length - 1] ?? 1_000;
-      this.log.error({ msg: 'dead-letter publish failed; nak (nothing is lost)', consumer: s.durable, seq: raw.seq, code, delayMs, error: describeError(e) });
-      m.nak(delayMs);
-      return;
+      this.log.error({ msg: 'dead-letter publish failed; nak (nothing is lost)', consumer: s.durable, seq: raw.seq, code, error: describeError(e) });
+      return false;
     }
     this.log.error({ msg: 'dead-lettered', consumer: s.durable, subject: raw.subject, seq: raw.seq, code, reason: message });
-    m.term();
+    return true;
   }
+}
+
+/** Runs `f(0..n-1)` with at most `width` calls in flight. */
+async function pool(n: number, width: number, f: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, n) }, async () => {
+      while (next < n) await f(next++);
+    }),
+  );
 }
 
 async function invoke(handler: MessageHandler, payload: unknown, ctx: KoaEventContext): Promise<unknown> {

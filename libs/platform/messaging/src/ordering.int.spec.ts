@@ -1,0 +1,254 @@
+import 'reflect-metadata';
+import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { DataSource, type EntityManager } from 'typeorm';
+import { CaseClosed, KoaRefusal, STREAMS, dedupKey, subjects, type AnyKoaEvent } from '@koa/contracts';
+import { PrivateNatsServer, createThrowAwayDatabase, eventually, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
+import { PgInboxStore } from '../../persistence/src/inbox';
+import { JetStreamTransport, KoaEventContext, KoaEventExceptionFilter, Messaging, type ConsumerSpec, type InboxStore } from './index';
+import { caseClosed } from './__fixtures__/events';
+
+/** What one handler call saw. */
+interface Call {
+  readonly id: string;
+  readonly seq: number;
+  readonly deliveryCount: number;
+  readonly tx: unknown;
+}
+type Behaviour = (event: AnyKoaEvent, ctx: KoaEventContext) => Promise<void>;
+const BEHAVIOUR = Symbol('BEHAVIOUR');
+
+@Controller()
+class Handlers {
+  constructor(@Inject(BEHAVIOUR) private readonly behaviour: { current: Behaviour }) {}
+
+  @EventPattern(CaseClosed.type)
+  async onCaseClosed(@Payload() event: AnyKoaEvent, @Ctx() ctx: KoaEventContext): Promise<void> {
+    await this.behaviour.current(event, ctx);
+  }
+}
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+describe('JetStreamTransport ordering and concurrency (real nats-server, real Postgres inbox)', () => {
+  let server: PrivateNatsServer;
+  let messaging: Messaging;
+  let db: ThrowAwayDatabase;
+  let ds: DataSource;
+  let inbox: PgInboxStore;
+  const apps: INestMicroservice[] = [];
+
+  beforeAll(async () => {
+    server = await PrivateNatsServer.start();
+    messaging = await Messaging.connect({ url: server.url, name: 'ordering-int' });
+    await messaging.ensureTopology();
+    db = await createThrowAwayDatabase('koa_ordering');
+    ds = new DataSource({ type: 'postgres', url: db.url, poolSize: 12 });
+    await ds.initialize();
+    inbox = new PgInboxStore(ds, 'ord');
+    await inbox.ensureSchema();
+    // `n` is the order in which the rows were applied (a rolled-back savepoint only leaves a gap)
+    await ds.query('CREATE TABLE ord.applied (n bigserial, durable text NOT NULL, event_id text NOT NULL, delivery int NOT NULL, PRIMARY KEY (durable, event_id))');
+  });
+  afterAll(async () => {
+    for (const app of apps) await app.close().catch(() => undefined);
+    await ds?.destroy();
+    await db?.drop();
+    await messaging?.close();
+    await server?.dispose();
+  });
+
+  /** Publishes `n` events first (so that they arrive in as few pulls as possible), then starts the consumer. */
+  async function run(n: number, behaviour: (e: AnyKoaEvent, ctx: KoaEventContext) => Promise<void>, spec: Partial<ConsumerSpec>, o: { inbox?: InboxStore | null } = {}) {
+    const tenant = uniqueName('t');
+    const durable = uniqueName('ord');
+    const events = Array.from({ length: n }, (_, i) => caseClosed(tenant, `c${i % 3}`, i));
+    for (const e of events) await messaging.append([e]);
+    const calls: Call[] = [];
+    const store = o.inbox === undefined ? inbox : (o.inbox ?? undefined);
+    const holder = {
+      current: async (e: AnyKoaEvent, ctx: KoaEventContext) => {
+        calls.push({ id: e.id, seq: ctx.raw.seq, deliveryCount: ctx.deliveryCount, tx: ctx.tx });
+        await behaviour(e, ctx);
+        if (ctx.tx) await (ctx.tx as EntityManager).query('INSERT INTO ord.applied (durable, event_id, delivery) VALUES ($1, $2, $3)', [durable, e.id, ctx.deliveryCount]);
+      },
+    };
+    @Module({ controllers: [Handlers], providers: [{ provide: BEHAVIOUR, useValue: holder }] })
+    class TestModule {}
+    const app = await NestFactory.createMicroservice(TestModule, {
+      strategy: new JetStreamTransport({ messaging, serviceName: 'ordering-test', inbox: store, consumers: [{ durable, filterSubject: `koa.evt.${tenant}.>`, backoffMs: [40], ...spec }] }),
+      logger: ['error'],
+    });
+    app.useGlobalFilters(new KoaEventExceptionFilter());
+    await app.listen();
+    apps.push(app);
+    const drained = () =>
+      eventually(async () => {
+        const i = await messaging.jsm.consumers.info(STREAMS.events.name, durable);
+        if (i.num_pending !== 0 || i.num_ack_pending !== 0) throw new Error(`pending ${i.num_pending}, ack pending ${i.num_ack_pending}`);
+        return i;
+      }, { what: 'consumer drained' });
+    /** applied rows in the order they were applied */
+    const applied = async () =>
+      ((await ds.query('SELECT event_id, delivery FROM ord.applied WHERE durable = $1 ORDER BY n', [durable])) as Array<{ event_id: string; delivery: number }>);
+    const dlq = () =>
+      eventually(async () => {
+        const r = await messaging.lastMessage(STREAMS.deadLetters.name, subjects.deadLetter(durable));
+        if (!r) throw new Error('no dead-letter record yet');
+        return r;
+      }, { what: 'dead-letter record' });
+    return { durable, events, calls, drained, applied, dlq };
+  }
+
+  describe("ordering: 'strict'", () => {
+    it('refuses concurrency > 1 and an unknown ordering with CONFIG_INVALID', () => {
+      const make = (c: Partial<ConsumerSpec>) => () => new JetStreamTransport({ messaging, serviceName: 'x', consumers: [{ durable: 'x', filterSubject: 'koa.evt.>', ...c }] });
+      expect(make({ ordering: 'strict', concurrency: 2 })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+      expect(make({ ordering: 'fifo' as 'strict' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+      expect(make({ concurrency: 0 })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+      expect(make({ ordering: 'strict', concurrency: 1 })).not.toThrow();
+    });
+
+    it('a failure in the middle of a batch stops it: earlier ones commit, it is retried first, later ones wait (not run, budget unspent), stream order kept across pulls (maxAckPending > batch)', async () => {
+      const { durable, events, calls, drained, applied } = await run(
+        12,
+        async (e, ctx) => {
+          if (e.id.endsWith('-5') && ctx.deliveryCount <= 2) throw new Error(`transient failure of the 6th message (delivery ${ctx.deliveryCount})`);
+        },
+        { ordering: 'strict', batch: 4, maxAckPending: 12 },
+      );
+      await eventually(() => calls.length === 14, { what: '12 messages, the 6th tried three times' });
+      await drained();
+      const ids = events.map((e) => e.id);
+      // handled strictly in stream order: nothing after the 6th ran before it succeeded
+      expect(calls.map((c) => c.id)).toEqual([...ids.slice(0, 6), ids[5], ids[5], ...ids.slice(6)]);
+      expect(calls.filter((c) => c.id === ids[5]).map((c) => c.deliveryCount)).toEqual([1, 2, 3]);
+      // the messages that waited were never handed back: first delivery each
+      expect(calls.filter((c) => c.id !== ids[5]).every((c) => c.deliveryCount === 1)).toBe(true);
+      expect(await applied()).toEqual(events.map((e, i) => ({ event_id: e.id, delivery: i === 5 ? 3 : 1 })));
+      for (const e of events) expect(await inbox.has(durable, dedupKey(e))).toBe(true);
+    });
+
+    it('a poison message is dead-lettered on its last attempt and the later ones then proceed, in order, each once', async () => {
+      const { durable, events, calls, drained, applied, dlq } = await run(
+        8,
+        async (e) => {
+          if (e.id.endsWith('-3')) throw new Error('poison: always fails');
+        },
+        { ordering: 'strict', maxDeliver: 3 },
+      );
+      await eventually(() => calls.length === 10, { what: '8 messages, the poison one three times' });
+      await drained();
+      const ids = events.map((e) => e.id);
+      expect(calls.map((c) => c.id)).toEqual([...ids.slice(0, 4), ids[3], ids[3], ...ids.slice(4)]);
+      expect(calls.filter((c) => c.id !== ids[3]).every((c) => c.deliveryCount === 1)).toBe(true);
+      const record = await dlq();
+      expect(record.headers['Koa-Refusal-Code']).toBe('MAX_DELIVER_EXCEEDED');
+      expect(record.headers['Koa-Original-Seq']).toBe(String(calls[3].seq));
+      expect(record.headers['Koa-Delivery-Count']).toBe('3');
+      expect(await applied()).toEqual(events.filter((_, i) => i !== 3).map((e) => ({ event_id: e.id, delivery: 1 })));
+      expect(await inbox.has(durable, dedupKey(events[3]))).toBe(false);
+    });
+
+    it('a non-retryable refusal is dead-lettered at once and does not stop the batch (one transaction)', async () => {
+      const { durable, events, calls, drained, applied, dlq } = await run(
+        6,
+        async (e) => {
+          if (e.id.endsWith('-2')) throw new KoaRefusal('HANDLER_REJECTED', `refusing ${e.id}`);
+        },
+        { ordering: 'strict' },
+      );
+      await eventually(() => calls.length === 6, { what: 'every message handled once' });
+      await drained();
+      expect(calls.map((c) => c.id)).toEqual(events.map((e) => e.id));
+      expect(new Set(calls.map((c) => c.tx)).size).toBe(1);
+      expect((await dlq()).headers['Koa-Refusal-Code']).toBe('HANDLER_REJECTED');
+      expect(await applied()).toEqual(events.filter((_, i) => i !== 2).map((e) => ({ event_id: e.id, delivery: 1 })));
+      expect(await inbox.has(durable, dedupKey(events[2]))).toBe(false);
+    });
+
+    it('a batch whose transaction fails to commit is retried from its first message, in order, nothing lost or applied twice', async () => {
+      await ds.query('CREATE TABLE IF NOT EXISTS ord.poison (id text PRIMARY KEY, parent text REFERENCES ord.poison (id) DEFERRABLE INITIALLY DEFERRED)');
+      let poisoned = false;
+      const { durable, events, calls, drained, applied } = await run(
+        5,
+        async (e, ctx) => {
+          // the first run of the 3rd message leaves a row that violates a deferred constraint: its batch's COMMIT fails
+          if (e.id.endsWith('-2') && !poisoned) {
+            poisoned = true;
+            await (ctx.tx as EntityManager).query('INSERT INTO ord.poison (id, parent) VALUES ($1, $2)', [e.id, 'missing']);
+          }
+        },
+        { ordering: 'strict' },
+      );
+      await eventually(async () => (await applied()).length === 5, { what: 'all five applied' });
+      await drained();
+      const ids = events.map((e) => e.id);
+      // the failed batch started at message `from` (<= the 3rd): from there everything ran again, in order;
+      // only its first message was handed back, the others waited for it (still their first delivery)
+      const retried = calls.findIndex((c) => c.deliveryCount === 2);
+      expect(retried).toBeGreaterThanOrEqual(5);
+      const from = ids.indexOf(calls[retried].id);
+      expect(from).toBeLessThanOrEqual(2);
+      expect(calls.map((c) => c.id)).toEqual([...ids, ...ids.slice(from)]);
+      expect(calls.slice(retried).map((c) => c.deliveryCount)).toEqual(ids.slice(from).map((_, i) => (i === 0 ? 2 : 1)));
+      expect((await applied()).map((r) => r.event_id)).toEqual(ids);
+      for (const e of events) expect(await inbox.has(durable, dedupKey(e))).toBe(true);
+    });
+  });
+
+  describe('concurrency', () => {
+    it('runs up to N messages of a batch at once, each lane in its own transaction; a failing one is retried alone; nothing lost or duplicated', async () => {
+      let inFlight = 0;
+      let maxInFlight = 0;
+      const { durable, events, calls, drained, applied } = await run(
+        40,
+        async (e, ctx) => {
+          inFlight++;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          try {
+            await pause(20); // hold the message so that overlap is observable
+            if (e.id.endsWith('-7') && ctx.deliveryCount === 1) throw new Error('transient failure of one message');
+          } finally {
+            inFlight--;
+          }
+        },
+        { concurrency: 8 },
+      );
+      await eventually(() => calls.length === 41, { what: '40 messages and one retry' });
+      await drained();
+      expect(maxInFlight).toBeGreaterThan(1);
+      expect(maxInFlight).toBeLessThanOrEqual(8);
+      const first = calls.filter((c) => c.deliveryCount === 1);
+      expect(new Set(first.map((c) => c.tx)).size).toBeGreaterThan(1); // several transactions at once
+      expect(calls.filter((c) => c.deliveryCount > 1).map((c) => c.id)).toEqual([events[7].id]);
+      const rows = await applied();
+      expect(rows).toHaveLength(40);
+      expect(new Set(rows.map((r) => r.event_id))).toEqual(new Set(events.map((e) => e.id)));
+      expect(rows.find((r) => r.event_id === events[7].id)?.delivery).toBe(2);
+      for (const e of events) expect(await inbox.has(durable, dedupKey(e))).toBe(true);
+    });
+
+    it('without an inbox: a pool of N handlers, each message once', async () => {
+      let inFlight = 0;
+      let maxInFlight = 0;
+      const { events, calls, drained } = await run(
+        24,
+        async () => {
+          inFlight++;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          await pause(20);
+          inFlight--;
+        },
+        { concurrency: 6 },
+        { inbox: null },
+      );
+      await eventually(() => calls.length === 24, { what: '24 handled' });
+      await drained();
+      expect(maxInFlight).toBeGreaterThan(1);
+      expect(maxInFlight).toBeLessThanOrEqual(6);
+      expect(calls.map((c) => c.id).sort()).toEqual(events.map((e) => e.id).sort());
+    });
+  });
+});
