@@ -1,5 +1,5 @@
 // @koa/platform/messaging — the JetStream messaging platform (the only importer of @nats-io/*).
-export { Messaging, type RawMessage, type BlobStore, type ConnectOptions, type AppendOptions, type PublishOptions, type WatchOptions } from './messaging';
+export { Messaging, WATCH_PAGE_SIZE, type RawMessage, type BlobStore, type ConnectOptions, type AppendOptions, type PublishOptions, type WatchOptions } from './messaging';
 export { ConcurrencyConflict } from './errors';
 export { JetStreamTransport, DEFAULT_BATCH, type ConsumerSpec, type JetStreamTransportOptions } from './transport';
 export { KoaEventContext } from './context';

@@ -172,6 +172,25 @@ describe('Messaging (real nats-server)', () => {
     }
   });
 
+  it('watch with a small pageSize still delivers every message once, in stream order (several pulls); a pageSize < 1 is CONFIG_INVALID', async () => {
+    const tenant = uniqueName('t');
+    const enc = new TextEncoder();
+    const seqs: number[] = [];
+    for (let i = 0; i < 50; i++) seqs.push((await messaging.publish(`koa.evt.${tenant}.case.c${i % 4}`, enc.encode(`m${i}`))).seq);
+    const seen: RawMessage[] = [];
+    const w = await messaging.watch({ stream: STREAMS.events.name, filterSubject: `koa.evt.${tenant}.>`, deliver: 'all', pageSize: 7 }, (m) => {
+      seen.push(m);
+    });
+    try {
+      await eventually(() => seen.length >= 50, { what: '50 messages' });
+      expect(seen.map((m) => m.seq)).toEqual(seqs);
+      expect(seen.map((m) => new TextDecoder().decode(m.data))).toEqual(seqs.map((_, i) => `m${i}`));
+    } finally {
+      await w.stop();
+    }
+    await expect(messaging.watch({ stream: STREAMS.events.name, filterSubject: `koa.evt.${tenant}.>`, deliver: 'all', pageSize: 0 }, () => undefined)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
   it('blobs round-trip (put/get/getStream/info), including a multi-MiB object', async () => {
     const store = await messaging.blobs(OBJECT_STORES.packs.bucket);
     const big = randomBytes(5 * 1024 * 1024 + 123);
