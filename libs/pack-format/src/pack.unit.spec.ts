@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { KoaRefusal, canonicalDigest, canonicalJson, sha256Digest } from '@koa/contracts';
 import {
   BLOCK,
+  PACK_FORMAT,
   PACK_PARTS,
   decodePack,
   encodePack,
@@ -62,7 +63,7 @@ function forge(parts: Record<string, string>, manifestOver: Partial<PackManifest
   const order = Object.values(PACK_PARTS).sort((a, b) => (a.path < b.path ? -1 : 1));
   const bytes = Object.fromEntries(order.map((p) => [p.path, enc.encode(parts[p.path])]));
   const manifest: PackManifest = {
-    format: 'koa-pack/1',
+    format: PACK_FORMAT,
     tenant: 'acme',
     pipelineVersion: '1.0.0',
     snapshotSetRoot: ROOT,
@@ -92,13 +93,13 @@ describe('encodePack / decodePack', () => {
     expect(pack.lookup('valve-v2')?.sources).toEqual([d(1), d(2)].sort());
     expect(pack.lookup('nope')).toBeUndefined();
     expect(pack.manifest.inputs.map((i) => i.digest)).toEqual([d(1), d(2)].sort());
-    expect(pack.manifest.parts.map((p) => p.path)).toEqual(['entities.ndjson', 'evidence.json', 'index/terms.json']);
+    expect(pack.manifest.parts.map((p) => p.path)).toEqual(['entities.ndjson', 'evidence.json']);
     expect(pack.manifest.counts.entities).toBe(4);
   });
 
   it('lays the archive out as documented: manifest first, 512-byte blocks, two zero blocks at the end', () => {
     const entries = readUstar(encoded.bytes, { maxEntries: 10 });
-    expect(entries.map((e) => e.path)).toEqual(['manifest.json', 'entities.ndjson', 'evidence.json', 'index/terms.json']);
+    expect(entries.map((e) => e.path)).toEqual(['manifest.json', 'entities.ndjson', 'evidence.json']);
     expect(encoded.bytes.length % BLOCK).toBe(0);
     expect(encoded.bytes.subarray(encoded.bytes.length - 2 * BLOCK).every((b) => b === 0)).toBe(true);
     expect(new TextDecoder().decode(entries[0].data)).toBe(canonicalJson(encoded.manifest));
@@ -111,7 +112,7 @@ describe('encodePack / decodePack', () => {
       writeFileSync(file, encoded.bytes);
       const listing = execFileSync('tar', ['--numeric-owner', '--full-time', '-tvf', file], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });
       const lines = listing.trim().split('\n');
-      expect(lines).toHaveLength(4);
+      expect(lines).toHaveLength(3);
       for (const l of lines) expect(l).toMatch(/^-rw-r--r-- 0\/0 +\d+ 1970-01-01 00:00:00 /);
       expect(execFileSync('tar', ['-xOf', file, 'manifest.json'], { encoding: 'utf8' })).toBe(canonicalJson(encoded.manifest));
     } finally {
@@ -244,14 +245,6 @@ describe('decodePack refusals (each names what is wrong)', () => {
     expect(r.details).toMatchObject({ field: 'length' });
   });
 
-  it('an index that does not match the entities (digests consistent) ⇒ refused naming index/terms.json', () => {
-    const parts = partsOf(good);
-    const terms = JSON.parse(parts['index/terms.json']);
-    terms.seal = ['pump-p100'];
-    const r = refusal(() => decodePack(forge({ ...parts, 'index/terms.json': canonicalJson(terms) })));
-    expect(r.details).toMatchObject({ part: 'index/terms.json' });
-  });
-
   it('unsorted entities ⇒ refused naming the line', () => {
     const parts = partsOf(good);
     const lines = parts['entities.ndjson'].trim().split('\n').reverse();
@@ -273,8 +266,10 @@ describe('decodePack refusals (each names what is wrong)', () => {
   });
 
   it('a wrong format string ⇒ refused', () => {
-    const r = refusal(() => decodePack(forge(partsOf(good), { format: 'koa-pack/2' as 'koa-pack/1' })));
-    expect(r.message).toMatch(/format/);
+    for (const format of ['koa-pack/1', 'koa-pack/3']) {
+      const r = refusal(() => decodePack(forge(partsOf(good), { format: format as typeof PACK_FORMAT })));
+      expect(r.message).toMatch(/format/);
+    }
   });
 
   it('non-canonical evidence ⇒ refused naming evidence.json', () => {
@@ -284,7 +279,72 @@ describe('decodePack refusals (each names what is wrong)', () => {
 
   it('an entry missing, or manifest not first ⇒ refused', () => {
     const entries = readUstar(good, { maxEntries: 4 });
-    expect(code(() => decodePack(writeUstar(entries.slice(0, 3))))).toBe('PACK_FORMAT_INVALID');
-    expect(code(() => decodePack(writeUstar([entries[1], entries[0], entries[2], entries[3]])))).toBe('PACK_FORMAT_INVALID');
+    expect(entries).toHaveLength(3);
+    expect(code(() => decodePack(writeUstar(entries.slice(0, 2))))).toBe('PACK_FORMAT_INVALID');
+    expect(code(() => decodePack(writeUstar([entries[1], entries[0], entries[2]])))).toBe('PACK_FORMAT_INVALID');
+  });
+});
+
+describe('decodePack with deferEntityChecks (activation mode)', () => {
+  const good = encodePack({ manifest: manifestInput, entities: ENTITIES, evidence: EVIDENCE }).bytes;
+  const lines = partsOf(good)['entities.ndjson'].trim().split('\n');
+  const withLines = (ls: string[], over: Partial<PackManifest> = {}): Uint8Array => forge({ ...partsOf(good), 'entities.ndjson': ls.join('\n') + '\n' }, over);
+  const lazy = (b: Uint8Array) => decodePack(b, { deferEntityChecks: true });
+
+  it('answers exactly like the eager decode (lookup of every id, search, entities, count)', () => {
+    const eager = decodePack(good);
+    const deferred = lazy(good);
+    expect(deferred.entityCount).toBe(4);
+    for (const e of eager.entities) expect(deferred.lookup(e.id)).toEqual(e);
+    expect(deferred.lookup('nope')).toBeUndefined();
+    expect(deferred.search('pump seal').map((e) => e.id)).toEqual(eager.search('pump seal').map((e) => e.id));
+    expect(deferred.entities).toEqual(eager.entities);
+    expect(deferred.evidence).toEqual(EVIDENCE);
+  });
+
+  it('refuses at decode what the structural scan sees: unsorted ids, a non-canonical line start, a wrong count, a missing final LF', () => {
+    expect(refusal(() => lazy(withLines([...lines].reverse()))).details).toMatchObject({ part: 'entities.ndjson', line: 2 });
+    const spaced = [...lines];
+    spaced[0] = JSON.stringify(JSON.parse(spaced[0]), null, 1).replace(/\n/g, '');
+    expect(refusal(() => lazy(withLines(spaced))).details).toMatchObject({ part: 'entities.ndjson', line: 1 });
+    expect(refusal(() => lazy(withLines(lines, { counts: { entities: 5 } }))).details).toMatchObject({ field: 'counts.entities' });
+    expect(refusal(() => lazy(forge({ ...partsOf(good), 'entities.ndjson': lines.join('\n') }))).message).toMatch(/line feed/);
+  });
+
+  it('a line that passes the scan but fails §7 step 8b is refused when used: lookup of it, search, entities — never answered from', () => {
+    // canonical shape and a valid id, but a type that is not a token
+    const bad = [...lines];
+    const i = bad.findIndex((l) => l.includes('"id":"proc-seal"'));
+    bad[i] = bad[i].replace('"type":"procedure"', '"type":"not a token"');
+    const pack = lazy(withLines(bad));
+    expect(pack.lookup('pump-p100')?.title).toBe('Centrifugal pump P100');
+    const r = refusal(() => pack.lookup('proc-seal'));
+    expect(r.code).toBe('PACK_FORMAT_INVALID');
+    expect(r.details).toMatchObject({ part: 'entities.ndjson', line: i + 1 });
+    expect(refusal(() => pack.search('seal')).code).toBe('PACK_FORMAT_INVALID');
+    expect(refusal(() => pack.search('pump')).code).toBe('PACK_FORMAT_INVALID');
+    expect(refusal(() => pack.entities).code).toBe('PACK_FORMAT_INVALID');
+    // the eager decode refuses the same pack outright
+    expect(refusal(() => decodePack(withLines(bad))).details).toMatchObject({ part: 'entities.ndjson', line: i + 1 });
+  });
+
+  it('a line whose parsed id is not the one its structure shows (a duplicate member) is refused on use', () => {
+    const bad = [...lines];
+    bad[0] = bad[0].replace(/}$/, ',"id":"zzz"}');
+    const pack = lazy(withLines(bad));
+    const id = /"id":"([^"]+)"/.exec(lines[0])?.[1] as string;
+    expect(refusal(() => pack.lookup(id)).details).toMatchObject({ part: 'entities.ndjson', line: 1 });
+    expect(pack.lookup('zzz')).toBeUndefined();
+  });
+
+  it('an attribute named id, or a value containing the id pattern escaped, does not confuse the scan', () => {
+    const tricky = [
+      entity('a-1', { attributes: { id: 'b-2', note: '},"id":"zz' } }),
+      entity('b-2', { attributes: {} }),
+    ];
+    const pack = lazy(encodePack({ manifest: manifestInput, entities: tricky, evidence: EVIDENCE }).bytes);
+    expect(pack.lookup('a-1')?.attributes).toEqual({ id: 'b-2', note: '},"id":"zz' });
+    expect(pack.lookup('b-2')?.id).toBe('b-2');
+    expect(pack.lookup('zz')).toBeUndefined();
   });
 });

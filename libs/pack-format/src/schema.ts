@@ -1,16 +1,21 @@
 import { z } from 'zod';
 import { DigestSchema, Token } from '@koa/contracts';
 
-/** The media type of a koa-pack/1 archive (also in the `PackCompiled` event contract). */
+/**
+ * The media type of a Runtime Pack archive (a literal of the `PackCompiled` event contract in
+ * @koa/contracts). It still reads `v1`: the contract owns it, see docs/pack-format.md §10.
+ */
 export const PACK_MEDIA_TYPE = 'application/vnd.koa.pack.v1+tar' as const;
 /** The value of `manifest.format`. */
-export const PACK_FORMAT = 'koa-pack/1' as const;
+export const PACK_FORMAT = 'koa-pack/2' as const;
 
-/** Part paths of a koa-pack/1 archive, in archive order after `manifest.json`. */
+/**
+ * Part paths of a koa-pack/2 archive, in archive order after `manifest.json`. There is no index
+ * part: readers derive the search index from the entities (docs/pack-format.md §5).
+ */
 export const PACK_PARTS = {
   entities: { path: 'entities.ndjson', mediaType: 'application/x-ndjson' },
   evidence: { path: 'evidence.json', mediaType: 'application/json' },
-  terms: { path: 'index/terms.json', mediaType: 'application/json' },
 } as const;
 export const MANIFEST_PATH = 'manifest.json' as const;
 
@@ -74,7 +79,7 @@ export const PackManifestSchema = z.strictObject({
   pipelineVersion: z.string().min(1).max(64),
   snapshotSetRoot: DigestSchema,
   inputs: z.array(PackInputSchema).min(1).max(10_000),
-  parts: z.array(PackPartSchema).length(3),
+  parts: z.array(PackPartSchema).length(2),
   counts: z.strictObject({ entities: z.number().int().nonnegative() }),
 });
 
@@ -95,7 +100,7 @@ export interface PackManifest {
   snapshotSetRoot: string;
   /** sorted by digest, unique */
   inputs: PackInput[];
-  /** sorted by path: entities.ndjson, evidence.json, index/terms.json */
+  /** sorted by path: entities.ndjson, evidence.json */
   parts: PackPart[];
   counts: { entities: number };
 }

@@ -1,6 +1,5 @@
-import { TOKEN_PATTERN } from '@koa/contracts';
 import type { PackEntity } from './schema';
-import { MAX_TERM_LENGTH, MIN_TERM_LENGTH, codeUnitCompare, tokenize } from './terms';
+import { MAX_TERM_LENGTH, MIN_TERM_LENGTH, tokenize } from './terms';
 
 /** The in-memory search index of a pack, built in one tokenising pass over the entities. */
 export interface SearchIndex {
@@ -12,14 +11,13 @@ export interface SearchIndex {
   readonly postings: ReadonlyMap<string, readonly [number, number]>;
   readonly entities: Int32Array;
   readonly weights: Int32Array;
-  /** `index/terms.json` as it must be: the UTF-8 of the canonical JSON of `{ term: [ids…] }` (docs/pack-format.md §5) */
-  readonly bytes: Uint8Array;
 }
 
 /**
- * Tokenises every entity once (docs/pack-format.md §5) and returns both the canonical
- * `index/terms.json` text and per-term postings with precomputed score weights (§8), so a query
- * costs O(postings of its terms), not a re-tokenisation of the matching entities.
+ * Tokenises every entity once (docs/pack-format.md §5) and returns the index — per term, the
+ * entities containing it (= `buildTermIndex`, the plain reference) — with precomputed score
+ * weights (§8), so a query costs O(postings of its terms), not a re-tokenisation of the matching
+ * entities.
  *
  * `entities` must be sorted by id, strictly (encodePack and decodePack guarantee it).
  */
@@ -64,64 +62,25 @@ export function buildSearchIndex(entities: readonly PackEntity[]): SearchIndex {
     }
     touched.length = 0;
   }
-  // terms are [a-z0-9] and ids are tokens ([A-Za-z0-9_-]): their canonical JSON is the text in
-  // double quotes and their UTF-8 is ASCII, so the index is written straight into bytes
-  const idLen = new Int32Array(entities.length);
-  for (let pos = 0; pos < entities.length; pos++) {
-    const id = entities[pos].id;
-    if (!TOKEN_PATTERN.test(id)) throw new TypeError(`buildSearchIndex: id ${JSON.stringify(id)} is not a token`);
-    idLen[pos] = id.length;
-  }
   const terms = table.terms;
-  const order = terms.map((_, id) => id).sort((a, b) => codeUnitCompare(terms[a], terms[b]));
-  // counting sort of the rows by term, in term order (stable: positions stay ascending per term)
+  // counting sort of the rows by term (stable: positions stay ascending per term)
   const perTerm = new Int32Array(terms.length);
   for (let r = 0; r < rows; r++) perTerm[colTerm[r]]++;
   const start = new Int32Array(terms.length);
-  let size = 2 + Math.max(0, order.length - 1);
-  for (let i = 0, at = 0; i < order.length; i++) {
-    const id = order[i];
+  const postings = new Map<string, readonly [number, number]>();
+  for (let id = 0, at = 0; id < terms.length; id++) {
     start[id] = at;
+    postings.set(terms[id], [at, at + perTerm[id]]);
     at += perTerm[id];
-    size += terms[id].length + 5 + Math.max(0, perTerm[id] - 1);
   }
   const ents = new Int32Array(rows);
   const ws = new Int32Array(rows);
-  const fill = start.slice();
   for (let r = 0; r < rows; r++) {
-    const at = fill[colTerm[r]]++;
+    const at = start[colTerm[r]]++;
     ents[at] = colPos[r];
     ws[at] = colW[r];
-    size += idLen[colPos[r]] + 2;
   }
-  const bytes = new Uint8Array(size);
-  const postings = new Map<string, readonly [number, number]>();
-  let b = 0;
-  const put = (text: string): void => {
-    for (let k = 0; k < text.length; k++) bytes[b++] = text.charCodeAt(k);
-  };
-  bytes[b++] = 0x7b; // {
-  for (let i = 0; i < order.length; i++) {
-    const id = order[i];
-    const from = start[id];
-    const to = from + perTerm[id];
-    if (i > 0) bytes[b++] = 0x2c; // ,
-    bytes[b++] = 0x22;
-    put(terms[id]);
-    bytes[b++] = 0x22;
-    bytes[b++] = 0x3a; // :
-    bytes[b++] = 0x5b; // [
-    for (let at = from; at < to; at++) {
-      if (at > from) bytes[b++] = 0x2c;
-      bytes[b++] = 0x22;
-      put(entities[ents[at]].id);
-      bytes[b++] = 0x22;
-    }
-    bytes[b++] = 0x5d; // ]
-    postings.set(terms[id], [from, to]);
-  }
-  bytes[b++] = 0x7d; // }
-  return { postings, entities: ents, weights: ws, bytes };
+  return { postings, entities: ents, weights: ws };
 }
 
 /**

@@ -123,7 +123,7 @@ export class PackStore {
     );
   }
 
-  /** Deletes packs and notices that neither `keep` release references. */
+  /** Deletes packs and notices that neither `keep` release references, and leftover temp files of the outbox. */
   async prune(keep: ReadonlyArray<StoredRelease | undefined>): Promise<void> {
     const wanted = new Set(keep.flatMap((r) => (r ? [r.packFile, r.noticeFile] : [])));
     for (const sub of ['packs', 'notices']) {
@@ -132,12 +132,29 @@ export class PackStore {
         if (!wanted.has(rel)) await fs.rm(join(this.dir, rel), { force: true });
       }
     }
+    // a report staged by an activation that a crash interrupted
+    for (const name of await fs.readdir(join(this.dir, 'outbox'))) if (name.startsWith('.tmp-')) await fs.rm(join(this.dir, 'outbox', name), { force: true });
   }
 
   // ---- outbox of reports ---------------------------------------------------------------
   /** Stores a report under `key` (names sort oldest first); keeps at most `max`, dropping the oldest. */
   async putOutbox(key: string, event: unknown, max = 1000): Promise<void> {
     await this.writeAtomic(`outbox/${key}.json`, JSON.stringify(event));
+    await this.trimOutbox(max);
+  }
+
+  /** Starts writing a report like {@link putOutbox}; it is listed only after `commit()` (then call {@link trimOutbox}). */
+  stageOutbox(key: string, event: unknown): Promise<StagedFile> {
+    return this.stage(`outbox/${key}.json`, JSON.stringify(event));
+  }
+
+  /** Starts writing `state.json` (see {@link stage}); `commit()` is the switch point. */
+  stageState(state: RuntimeState): Promise<StagedFile> {
+    return this.stage('state.json', `${JSON.stringify(RuntimeStateSchema.parse(state), null, 2)}\n`);
+  }
+
+  /** Keeps at most `max` reports, dropping the oldest. */
+  async trimOutbox(max = 1000): Promise<void> {
     const names = (await fs.readdir(join(this.dir, 'outbox'))).filter((n) => n.endsWith('.json')).sort();
     for (const name of names.slice(0, Math.max(0, names.length - max))) await fs.rm(join(this.dir, 'outbox', name), { force: true });
   }

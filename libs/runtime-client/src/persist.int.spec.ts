@@ -3,8 +3,8 @@
 import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { digestHex, sha256Digest } from '@koa/contracts';
-import { encodePack, writeUstar } from '@koa/pack-format';
+import { canonicalJson, digestHex, sha256Digest } from '@koa/contracts';
+import { PACK_FORMAT, PACK_PARTS, encodePack, readUstar, writeUstar } from '@koa/pack-format';
 import { loadTrustRoot, type TrustRoot } from '@koa/release/verify';
 import { DevKeyring, signReleaseNotice } from '@koa/release/signing';
 import { PackStore } from './pack-store';
@@ -49,7 +49,7 @@ describe('PackStore.stage', () => {
 });
 
 describe('offer: persistence during verification', () => {
-  it('a pack that matches its signed digest but is not koa-pack/1 is refused and leaves no file; a good one is persisted exactly', async () => {
+  it('a pack that matches its signed digest but is not koa-pack/2 is refused and leaves no file; a good one is persisted exactly', async () => {
     const dataDir = join(tmp, 'consumer');
     const bad = writeUstar([{ path: 'manifest.json', data: new TextEncoder().encode('{}') }]);
     const good = encodePack({
@@ -77,5 +77,50 @@ describe('offer: persistence during verification', () => {
     expect(c.status()).toMatchObject({ state: 'active', version: 2, packDigest: good.digest, entities: 1 });
     expect(c.search('PUMP seal').map((e) => e.id)).toEqual(['pump-p100']);
     await c.stop();
+  });
+
+  it('activation defers per-line entity checks: a signed pack with a bad line activates, but that line is never answered from (PACK_FORMAT_INVALID on the query), and a restart re-verifies the same way', async () => {
+    const dataDir = join(tmp, 'consumer-bad-line');
+    const good = encodePack({
+      manifest: { tenant: 'acme', pipelineVersion: '1.0.0', snapshotSetRoot: sha256Digest('root'), inputs: [{ digest: sha256Digest('src'), mediaType: 'application/json' }] },
+      entities: [
+        { id: 'pump-p100', type: 'equipment', title: 'Pump P100', text: 'seal', attributes: {}, sources: [sha256Digest('src')] },
+        { id: 'valve-v2', type: 'equipment', title: 'Valve V2', text: 'seal', attributes: {}, sources: [sha256Digest('src')] },
+      ],
+      evidence: { passed: true },
+    });
+    // re-pack with valve-v2's type made invalid; the manifest's part digests are consistent, so
+    // only the per-line check (docs/pack-format.md §7 step 8b) can refuse it
+    const [m, entitiesPart, evidencePart] = readUstar(good.bytes, { maxEntries: 3 });
+    const enc = new TextEncoder();
+    const badEntities = enc.encode(new TextDecoder().decode(entitiesPart.data).replace(/("title":"Valve V2","type":)"equipment"/, '$1"no such type!"'));
+    const manifest = JSON.parse(new TextDecoder().decode(m.data));
+    expect(manifest.format).toBe(PACK_FORMAT);
+    const part = manifest.parts.find((p: { path: string }) => p.path === PACK_PARTS.entities.path);
+    part.digest = sha256Digest(badEntities);
+    part.size = badEntities.length;
+    const bytes = writeUstar([{ path: 'manifest.json', data: enc.encode(canonicalJson(manifest)) }, { path: entitiesPart.path, data: badEntities }, evidencePart]);
+    const digest = sha256Digest(bytes);
+    const opts = { tenant: 'acme', env: 'dev', channel: 'stable', consumerId: 'edge-q', trustRoot, dataDir, clock, newId: () => `id-${Math.random().toString(36).slice(2)}`, fetchPack: async () => bytes };
+    const c = new RuntimeClient(opts);
+    await c.start();
+    expect(await c.offer(await notice(1, { digest, size: bytes.length }))).toMatchObject({ outcome: 'activated', version: 1 });
+    expect(c.lookup('pump-p100')?.title).toBe('Pump P100');
+    const code = (f: () => unknown): string | undefined => {
+      try {
+        f();
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+      return undefined;
+    };
+    expect(code(() => c.lookup('valve-v2'))).toBe('PACK_FORMAT_INVALID');
+    expect(code(() => c.search('seal'))).toBe('PACK_FORMAT_INVALID');
+    await c.stop();
+    const again = new RuntimeClient(opts);
+    expect(await again.start()).toMatchObject({ state: 'active', version: 1, packDigest: digest, entities: 2 });
+    expect(code(() => again.lookup('valve-v2'))).toBe('PACK_FORMAT_INVALID');
+    expect(again.lookup('pump-p100')?.id).toBe('pump-p100');
+    await again.stop();
   });
 });

@@ -203,7 +203,7 @@ export class RuntimeClient {
       packDigest: claims.pack.digest,
       activatedAt: this.active.stored.activatedAt,
       noticeExpiresAt: new Date(claims.exp * 1000).toISOString(),
-      entities: this.active.pack.entities.length,
+      entities: this.active.pack.entityCount,
       ...base,
     };
   }
@@ -323,9 +323,13 @@ export class RuntimeClient {
     return { stored, notice, pack: this.decode(bytes, notice.claims.pack.digest) };
   }
 
-  /** `digest` was just checked by `verifyPackBytes`: decodePack reports it instead of hashing again (parts are still verified). */
+  /**
+   * `digest` was just checked by `verifyPackBytes`: decodePack reports it instead of hashing again
+   * (parts are still hashed and compared). Entity lines are checked on first use
+   * (`deferEntityChecks`, docs/runtime-consumer.md "What activation verifies").
+   */
   private decode(bytes: Uint8Array, digest: Digest): DecodedPack {
-    const pack = decodePack(bytes, { maxBytes: this.maxPackBytes, digest });
+    const pack = decodePack(bytes, { maxBytes: this.maxPackBytes, digest, deferEntityChecks: true });
     if (pack.manifest.tenant !== this.scope.tenant) {
       throw new KoaRefusal('PACK_FORMAT_INVALID', `pack manifest tenant ${pack.manifest.tenant} is not the consumer's tenant ${this.scope.tenant}`, { field: 'manifest.tenant' });
     }
@@ -360,12 +364,26 @@ export class RuntimeClient {
       const stored: StoredRelease = { version, releaseId: notice.claims.releaseId, packDigest: expected.digest, packSize: expected.size, noticeFile, packFile, activatedAt: this.clock().toISOString() };
       const next: RuntimeState = { ...this.state, lastTrustedVersion: version, active: stored, ...(this.active ? { previous: this.active.stored } : { previous: undefined }) };
       if (next.previous === undefined) delete (next as { previous?: StoredRelease }).previous;
-      await this.store.writeState(next);
+      // state.json and the ConsumerActivated report are written and fsync'd together; the state's
+      // rename is the switch, and the report takes its name only after it (never a report of an
+      // activation that a crash undid)
+      const report = this.activatedEvent(stored, notice.claims.caseId);
+      const [stateFile, reportFile] = await Promise.all([this.store.stageState(next), this.store.stageOutbox(this.outboxKey(report), report)]);
+      try {
+        await stateFile.commit();
+      } catch (e) {
+        await reportFile.discard();
+        throw e;
+      }
       this.state = next;
       this.active = { stored, notice, pack };
-      await this.store.prune([next.active, next.previous]).catch((e: unknown) => this.log.warn({ msg: 'runtime: prune failed', error: (e as Error).message }));
-      this.log.info({ msg: 'runtime: activated', version, releaseId: stored.releaseId, packDigest: expected.digest, entities: pack.entities.length });
-      await this.reportActivated(stored, notice.claims.caseId);
+      await reportFile.commit();
+      this.log.info({ msg: 'runtime: activated', version, releaseId: stored.releaseId, packDigest: expected.digest, entities: pack.entityCount });
+      await Promise.all([
+        this.store.prune([next.active, next.previous]).catch((e: unknown) => this.log.warn({ msg: 'runtime: prune failed', error: (e as Error).message })),
+        this.store.trimOutbox(OUTBOX_MAX),
+      ]);
+      await this.flushOutbox();
       return { outcome: 'activated', version, packDigest: expected.digest };
     } catch (e) {
       const refusal = this.refuse(e, peekVersion(jws), 'offer');
@@ -416,12 +434,14 @@ export class RuntimeClient {
   }
 
   private async reportActivated(stored: StoredRelease, caseId: string): Promise<void> {
-    await this.report(
-      createEvent(ConsumerActivated, {
-        ...this.envelope(caseId),
-        data: { consumerId: this.o.consumerId, env: this.scope.env, channel: this.scope.channel, releaseId: stored.releaseId, version: stored.version, packDigest: stored.packDigest, activatedAt: this.clock().toISOString() },
-      }),
-    );
+    await this.report(this.activatedEvent(stored, caseId));
+  }
+
+  private activatedEvent(stored: StoredRelease, caseId: string): KoaEvent {
+    return createEvent(ConsumerActivated, {
+      ...this.envelope(caseId),
+      data: { consumerId: this.o.consumerId, env: this.scope.env, channel: this.scope.channel, releaseId: stored.releaseId, version: stored.version, packDigest: stored.packDigest, activatedAt: this.clock().toISOString() },
+    });
   }
 
   /** `claimed` may be unverified (it only annotates the report; fields are format-checked). */
@@ -445,10 +465,14 @@ export class RuntimeClient {
 
   /** Reports go through a disk outbox: written first, removed once NATS acknowledged the append. */
   private async report(event: KoaEvent): Promise<void> {
-    this.reportSeq += 1;
-    const key = `${String(this.clock().getTime()).padStart(15, '0')}-${String(this.reportSeq).padStart(9, '0')}-${event.id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
-    await this.store.putOutbox(key, event, OUTBOX_MAX);
+    await this.store.putOutbox(this.outboxKey(event), event, OUTBOX_MAX);
     await this.flushOutbox();
+  }
+
+  /** outbox file names sort oldest first */
+  private outboxKey(event: KoaEvent): string {
+    this.reportSeq += 1;
+    return `${String(this.clock().getTime()).padStart(15, '0')}-${String(this.reportSeq).padStart(9, '0')}-${event.id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   }
 
   private async flushOutbox(): Promise<void> {
