@@ -1,5 +1,5 @@
-export { INGEST_CONFIG_SCHEMA, type IngestConfig } from './config';
-export { IngestFeatureModule, INGEST_CONSUMERS, INGEST_DB_SCHEMA, INGEST_ENTITIES, INGEST_MIGRATIONS } from './ingest-feature.module';
+export { INGEST_CONFIG_SCHEMA, DEFAULT_INBOUND_CONCURRENCY, INBOUND_BATCH, type IngestConfig } from './config';
+export { IngestFeatureModule, INGEST_CONSUMERS, ingestConsumers, INGEST_DB_SCHEMA, INGEST_ENTITIES, INGEST_MIGRATIONS } from './ingest-feature.module';
 export { IngestController, MAX_JSON_BODY_BYTES } from './ingest.controller';
 export { IngestEventsController, INGEST_INBOUND_DURABLE, INGEST_PROJECTION_DURABLE } from './inbound.consumer';
 export { SnapshotService, type CaptureRequest, type CaptureResult, type SealResult, type StreamableBytes } from './snapshot.service';

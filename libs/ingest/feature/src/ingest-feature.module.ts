@@ -4,6 +4,7 @@ import { INGEST_MIGRATIONS as MIGRATIONS, INGEST_SCHEMA, SnapshotReadModel } fro
 import type { ConsumerSpec } from '@koa/platform/messaging';
 import { DataSource, type EntityList, type Migration } from '@koa/platform/persistence';
 import { IngestBodyOwnership } from './body-ownership';
+import { DEFAULT_INBOUND_CONCURRENCY, INBOUND_BATCH, type IngestConfig } from './config';
 import { IngestController } from './ingest.controller';
 import { INGEST_INBOUND_DURABLE, INGEST_PROJECTION_DURABLE, IngestEventsController } from './inbound.consumer';
 import { SnapshotService } from './snapshot.service';
@@ -27,11 +28,21 @@ import { UploadSpool } from './spool';
 })
 export class IngestFeatureModule {}
 
-/** Durable JetStream consumers served by ingest-gateway's handlers. */
-export const INGEST_CONSUMERS: ConsumerSpec[] = [
-  { durable: INGEST_INBOUND_DURABLE, stream: STREAMS.ingest.name, filterSubject: filters.allIngest, kind: 'raw', batch: 16 }, // each capture stores a blob: small batches keep ack_wait far
-  { durable: INGEST_PROJECTION_DURABLE, filterSubject: filters.aggregate('snapshot'), kind: 'event' },
-];
+/**
+ * Durable JetStream consumers served by ingest-gateway's handlers, for a configuration:
+ * `INGEST_INBOUND_CONCURRENCY` inbound messages are captured at the same time (the messages are
+ * independent: each is idempotent through the inbox, and captures of the same digest are
+ * serialised by `SnapshotService`, so no order between them is needed).
+ */
+export function ingestConsumers(config: Pick<IngestConfig, 'INGEST_INBOUND_CONCURRENCY'>): ConsumerSpec[] {
+  return [
+    { durable: INGEST_INBOUND_DURABLE, stream: STREAMS.ingest.name, filterSubject: filters.allIngest, kind: 'raw', batch: INBOUND_BATCH, concurrency: config.INGEST_INBOUND_CONCURRENCY },
+    { durable: INGEST_PROJECTION_DURABLE, filterSubject: filters.aggregate('snapshot'), kind: 'event' },
+  ];
+}
+
+/** {@link ingestConsumers} with the default configuration. */
+export const INGEST_CONSUMERS: ConsumerSpec[] = ingestConsumers({ INGEST_INBOUND_CONCURRENCY: DEFAULT_INBOUND_CONCURRENCY });
 /** The service's own Postgres schema. */
 export const INGEST_DB_SCHEMA = INGEST_SCHEMA;
 /** TypeORM entities of the service (none: the read model uses plain SQL through the DataSource). */

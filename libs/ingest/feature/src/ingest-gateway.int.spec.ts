@@ -5,8 +5,11 @@ import { Messaging } from '@koa/platform/messaging';
 import { createServiceApp, type ServiceApp } from '@koa/platform/service';
 import { PrivateNatsServer, createThrowAwayDatabase, eventually, freePort, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
 import {
+  DEFAULT_INBOUND_CONCURRENCY,
+  INBOUND_BATCH,
   INGEST_CONFIG_SCHEMA,
   INGEST_CONSUMERS,
+  INGEST_INBOUND_DURABLE,
   INGEST_DB_SCHEMA,
   INGEST_ENTITIES,
   INGEST_MIGRATIONS,
@@ -279,6 +282,28 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
       await eventually(async () => expect(await events('snapshot', digestHex(digest))).toHaveLength(1), { what: 'object captured' });
       const stored = await blobs.get(objectNameFor(tenant, digest));
       expect(stored && Buffer.from(stored).equals(bytes)).toBe(true);
+    });
+
+    it('a burst handled concurrently: each distinct content captured once (repeats in one batch too), every message acked', async () => {
+      expect(INGEST_CONSUMERS.find((c) => c.durable === INGEST_INBOUND_DURABLE)).toMatchObject({ batch: INBOUND_BATCH, concurrency: DEFAULT_INBOUND_CONCURRENCY });
+      expect(DEFAULT_INBOUND_CONCURRENCY).toBeGreaterThan(1);
+      const run = Date.now();
+      // 48 messages = 3 batches; every 4th content repeats, so lanes capture the same digest at the same time
+      const contents = Array.from({ length: 48 }, (_, i) => `burst ${run} ${i % 4 === 3 ? 'repeat' : i}`);
+      await Promise.all(contents.map((content, i) => publish({ encoding: 'utf8', content, mediaType: 'text/plain', sourceRef: `burst/${i}` }, `m-burst-${run}-${i}`)));
+      const distinct = [...new Set(contents)];
+      await eventually(
+        async () => {
+          const info = await client.jsm.consumers.info(STREAMS.ingest.name, INGEST_INBOUND_DURABLE);
+          expect(info.num_pending + info.num_ack_pending).toBe(0);
+        },
+        { what: 'every burst message acked' },
+      );
+      for (const content of distinct) {
+        expect(await events('snapshot', digestHex(sha256Digest(content)))).toHaveLength(1);
+        const stored = await (await client.blobs(OBJECT_STORES.snapshots.bucket)).get(objectNameFor(tenant, sha256Digest(content)));
+        expect(stored && Buffer.from(stored).toString()).toBe(content);
+      }
     });
 
     it('malformed messages ⇒ SnapshotRejected with their code, nothing stored, and the consumer goes on', async () => {
