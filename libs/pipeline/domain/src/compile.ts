@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { canonicalDigest, type Digest, type BuildProvenance } from '@koa/contracts';
 import { encodePack, type EncodedPack } from '@koa/pack-format';
 import type { ResolvedEntity } from './resolve';
-import type { EvidenceReport, ValidationConfig } from './validate';
+import { evidenceDocument, type EvidenceReport, type ValidationConfig } from './validate';
 
 /** `buildType` of the provenance statement (SLSA v1 style). */
 export const BUILD_TYPE = 'https://koa.dev/pipeline/v1' as const;
@@ -25,14 +25,14 @@ export interface CompileOptions {
 }
 
 /**
- * Stage 4 — compile: the validated entities and the evidence into a koa-pack/1 archive
- * (`encodePack`). Refuses with PACK_FORMAT_INVALID only if something slipped past validation.
+ * Stage 4 — compile: the validated entities and the evidence document (koa-evidence/2, see
+ * `evidenceDocument`) into a koa-pack/2 archive (`encodePack`). Refuses with PACK_FORMAT_INVALID only if something slipped past validation.
  */
 export function compilePack(entities: readonly ResolvedEntity[], evidence: EvidenceReport, o: CompileOptions): EncodedPack {
   return encodePack({
     manifest: { tenant: o.tenant, pipelineVersion: o.pipelineVersion, snapshotSetRoot: o.snapshotSetRoot, inputs: o.inputs.map((i) => ({ digest: i.digest, mediaType: i.mediaType })) },
     entities, // read only: encodePack copies what it keeps
-    evidence,
+    evidence: evidenceDocument(evidence),
   });
 }
 

@@ -135,8 +135,8 @@ export function runPipeline(inputs: readonly PipelineInput[], o: PipelineOptions
   let evidenceDigest: Digest | undefined;
   try {
     const pack = compilePack(entities, evidence, { tenant: o.tenant, snapshotSetRoot: o.snapshotSetRoot, pipelineVersion: o.pipelineVersion, inputs: inputList });
-    // the pack's evidence.json IS the canonical JSON of the report: its part digest is
-    // evidenceDigestOf(evidence), without serialising the report a second time
+    // the pack's evidence.json IS the canonical JSON of the evidence document: its part digest
+    // is evidenceDigestOf(evidence), without serialising the document a second time
     evidenceDigest = pack.evidenceDigest;
     const { provenance, provenanceDigest } = buildProvenance({
       builder: o.builder,

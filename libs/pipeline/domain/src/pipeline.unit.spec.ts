@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { BuildProvenance, KoaRefusal, canonicalDigest, sha256Digest } from '@koa/contracts';
 import { decodePack } from '@koa/pack-format';
 import { PIPELINE_VERSION, runPipeline, type PipelineOptions } from './pipeline';
+import { RULES, evidenceDocument } from './validate';
 import { TEST_BUILDER, loadSampleSet, testSetRoot } from './testing/samples';
 
 const good = loadSampleSet('good');
@@ -21,8 +22,10 @@ describe('runPipeline on samples/good', () => {
     expect(pack.lookup('pt-seal-m37g')?.sources).toHaveLength(2);
     expect(pack.lookup('ct-ops-desk')?.sources).toHaveLength(2);
     expect(pack.search('generator load test').map((e) => e.id)[0]).toBe('proc-generator-test');
-    expect(pack.evidence).toEqual(run.evidence);
+    if (!run.evidence) throw new Error('no evidence');
+    expect(pack.evidence).toEqual(evidenceDocument(run.evidence));
     expect(pack.evidenceDigest).toBe(run.evidenceDigest);
+    expect(pack.evidenceDigest).toBe(canonicalDigest(evidenceDocument(run.evidence)));
     expect(run.result.evidenceDigest).toBe(run.evidenceDigest);
   });
 
@@ -72,7 +75,17 @@ describe('runPipeline failures stop the build', () => {
       'eq-boiler-b1:title-present:TITLE_MISSING',
       'note-rumour-1:type-known:TYPE_UNKNOWN',
     ]);
-    expect(run.evidenceDigest).toBe(canonicalDigest(run.evidence));
+    if (!run.evidence) throw new Error('no evidence');
+    expect(run.evidenceDigest).toBe(canonicalDigest(evidenceDocument(run.evidence)));
+    // the document lists every failure in full and counts the passes, per rule
+    const doc = evidenceDocument(run.evidence);
+    expect(doc).toMatchObject({ format: 'koa-evidence/2', passed: false, counts: run.evidence.counts });
+    expect(doc.rules.map((r) => r.rule)).toEqual(RULES.map((r) => r.name));
+    expect(doc.rules.flatMap((r) => r.failures.map((f) => `${f.subject}:${r.rule}:${f.code}`)).sort()).toEqual(failed);
+    for (const r of doc.rules) {
+      const all = run.evidence.results.filter((x) => x.rule === r.rule);
+      expect([r.passed, r.failed]).toEqual([all.filter((x) => x.passed).length, all.filter((x) => !x.passed).length]);
+    }
     expect(run.result.ok === false && run.result.details).toMatchObject({ failed: 4, evidenceDigest: run.evidenceDigest });
   });
 

@@ -23,7 +23,10 @@ export interface RuleResultData {
   subject?: string;
 }
 
-/** The validation report: written into the pack as `evidence.json`, hashed as `evidenceDigest`. */
+/**
+ * The validation report, every result (what the `ValidationRecorded` event's summary lists). The
+ * pack's `evidence.json` and `evidenceDigest` are its {@link evidenceDocument}.
+ */
 export interface EvidenceReport {
   format: 'koa-evidence/1';
   passed: boolean;
@@ -148,8 +151,61 @@ export function validateEntities(entities: readonly ResolvedEntity[], config: Va
   };
 }
 
-/** `canonicalDigest` of the report: equals the digest of the pack's `evidence.json` part. */
-export const evidenceDigestOf = (report: EvidenceReport): Digest => canonicalDigest(report);
+/** One rule in the {@link EvidenceDocument}: how often it passed, and every failure in full. */
+export interface RuleEvidence {
+  failed: number;
+  /** in report order (entities by id); `subject` absent for pack rules */
+  failures: Array<{ code: string; message: string; subject?: string }>;
+  passed: number;
+  rule: string;
+  scope: 'entity' | 'pack';
+}
+
+/**
+ * `koa-evidence/2`, the evidence document: what the pack's `evidence.json` holds and what
+ * `evidenceDigest` hashes (docs/pipeline.md §5). The same facts as the report, grouped per rule:
+ * an entity rule is evaluated on every entity, so its passes are "every entity not listed as a
+ * failure" (a compiled pack has none) and are counted, not listed one object per entity × rule.
+ * Members are created in canonical order, so its canonical JSON needs no key sort.
+ */
+export interface EvidenceDocument {
+  config: { knownTypes: string[] };
+  counts: { entities: number; failed: number; results: number };
+  format: 'koa-evidence/2';
+  passed: boolean;
+  rules: RuleEvidence[];
+}
+
+/** The {@link EvidenceDocument} of a report (pure; rules in {@link RULES} order). */
+export function evidenceDocument(report: EvidenceReport): EvidenceDocument {
+  const byRule = new Map<string, RuleEvidence>();
+  const rules = RULES.map((r) => {
+    const e: RuleEvidence = { failed: 0, failures: [], passed: 0, rule: r.name, scope: r.scope };
+    byRule.set(r.name, e);
+    return e;
+  });
+  for (const r of report.results) {
+    const e = byRule.get(r.rule);
+    if (e === undefined) throw new TypeError(`evidenceDocument: unknown rule ${r.rule}`);
+    if (r.passed) e.passed++;
+    else {
+      e.failed++;
+      const f: RuleEvidence['failures'][number] = { code: r.code ?? '', message: r.message ?? '' };
+      if (r.subject !== undefined) f.subject = r.subject;
+      e.failures.push(f);
+    }
+  }
+  return {
+    config: { knownTypes: [...report.config.knownTypes] },
+    counts: { entities: report.counts.entities, failed: report.counts.failed, results: report.counts.results },
+    format: 'koa-evidence/2',
+    passed: report.passed,
+    rules,
+  };
+}
+
+/** `canonicalDigest` of the report's {@link evidenceDocument}: equals the digest of the pack's `evidence.json` part. */
+export const evidenceDigestOf = (report: EvidenceReport): Digest => canonicalDigest(evidenceDocument(report));
 
 /** Default byte budget of the results carried by one `ValidationRecorded` event (KOA_EVENTS allows 1 MiB per message). */
 export const EVIDENCE_SUMMARY_MAX_BYTES = 256 * 1024;
