@@ -33,8 +33,8 @@ export interface EvidenceReport {
   config: { knownTypes: string[] };
   rules: string[];
   counts: { entities: number; results: number; failed: number };
-  /** entity rules for every entity (entities by id, rules in {@link RULES} order), then pack rules */
-  results: RuleResultData[];
+  /** entity rules for every entity (entities by id, rules in {@link RULES} order), then pack rules; materialised on first read */
+  readonly results: RuleResultData[];
 }
 
 interface EntityRule {
@@ -125,30 +125,81 @@ export const normaliseConfig = (c: Partial<ValidationConfig> = {}): ValidationCo
 });
 
 /**
+ * What a report is made of: every failure (in report order) and the entity ids, so that the
+ * passes — the vast majority — are counted, and listed as result objects only when `results` is
+ * read (the evidence document and the event summary never list them all).
+ */
+interface ReportFacts {
+  readonly subjects: readonly string[];
+  readonly entityRules: readonly Rule[];
+  readonly packRules: readonly Rule[];
+  /** report position ⇒ failed result; position = entity index × entityRules + rule index, then pack rules */
+  readonly failures: ReadonlyMap<number, RuleResultData>;
+  readonly total: number;
+}
+const factsOf = new WeakMap<EvidenceReport, ReportFacts>();
+
+// members in canonical (code-unit) order — code, message, passed, rule, subject
+const passResult = (rule: string, subject: string | undefined): RuleResultData => (subject === undefined ? { passed: true, rule } : { passed: true, rule, subject });
+
+/** The result at report position `at` (see {@link ReportFacts}). */
+function resultAt(f: ReportFacts, at: number): RuleResultData {
+  const failed = f.failures.get(at);
+  if (failed) return failed;
+  const perEntity = f.entityRules.length;
+  const entityPart = f.subjects.length * perEntity;
+  return at < entityPart ? passResult(f.entityRules[at % perEntity].name, f.subjects[Math.floor(at / perEntity)]) : passResult(f.packRules[at - entityPart].name, undefined);
+}
+
+/**
  * Stage 3 — validate: evaluates EVERY rule on EVERY entity (and each pack rule once) and returns
  * the evidence report. It never throws for a rule failure: the caller decides (the pipeline stops
  * with VALIDATION_FAILED when `passed` is false, and compiles nothing).
+ *
+ * `results` (one per entity × entity rule in entity-id then rule order, then one per pack rule)
+ * is materialised when first read; the evidence document and the summary do not read it.
  */
 export function validateEntities(entities: readonly ResolvedEntity[], config: ValidationConfig): EvidenceReport {
-  const results: RuleResultData[] = [];
-  // members are created in canonical (code-unit) order — code, message, passed, rule, subject — so
-  // serialising the report canonically (evidence.json, its digest) needs no per-object key sort
-  const record = (rule: Rule, failure: string | undefined, subject?: string): void => {
-    const r = (failure === undefined ? { passed: true, rule: rule.name } : { code: rule.code, message: failure.slice(0, 1024), passed: false, rule: rule.name }) as RuleResultData;
-    if (subject !== undefined) r.subject = subject.slice(0, 256);
-    results.push(r);
+  const entityRules = RULES.filter((r) => r.scope === 'entity');
+  const packRules = RULES.filter((r) => r.scope === 'pack');
+  const failures = new Map<number, RuleResultData>();
+  const subjects = new Array<string>(entities.length);
+  const fail = (at: number, rule: Rule, message: string, subject?: string): void => {
+    const r: RuleResultData = { code: rule.code, message: message.slice(0, 1024), passed: false, rule: rule.name };
+    if (subject !== undefined) r.subject = subject;
+    failures.set(at, r);
   };
-  for (const e of entities) for (const rule of RULES) if (rule.scope === 'entity') record(rule, rule.check(e, config), e.id);
-  for (const rule of RULES) if (rule.scope === 'pack') record(rule, rule.check(entities, config));
-  const failed = results.filter((r) => !r.passed).length;
-  return {
+  let at = 0;
+  for (let i = 0; i < entities.length; i++) {
+    const e = entities[i];
+    const subject = e.id.slice(0, 256);
+    subjects[i] = subject;
+    for (const rule of entityRules) {
+      const message = (rule as EntityRule).check(e, config);
+      if (message !== undefined) fail(at, rule, message, subject);
+      at++;
+    }
+  }
+  for (const rule of packRules) {
+    const message = (rule as PackRule).check(entities, config);
+    if (message !== undefined) fail(at, rule, message);
+    at++;
+  }
+  const facts: ReportFacts = { subjects, entityRules, packRules, failures, total: at };
+  let results: RuleResultData[] | undefined;
+  const report = {
     config: { knownTypes: [...config.knownTypes] },
-    counts: { entities: entities.length, failed, results: results.length },
+    counts: { entities: entities.length, failed: failures.size, results: at },
     format: 'koa-evidence/1',
-    passed: failed === 0,
-    results,
+    passed: failures.size === 0,
     rules: RULES.map((r) => r.name),
-  };
+  } as EvidenceReport;
+  Object.defineProperty(report, 'results', {
+    enumerable: true,
+    get: () => (results ??= Array.from({ length: facts.total }, (_, k) => resultAt(facts, k))),
+  });
+  factsOf.set(report, facts);
+  return report;
 }
 
 /** One rule in the {@link EvidenceDocument}: how often it passed, and every failure in full. */
@@ -184,15 +235,28 @@ export function evidenceDocument(report: EvidenceReport): EvidenceDocument {
     byRule.set(r.name, e);
     return e;
   });
-  for (const r of report.results) {
-    const e = byRule.get(r.rule);
-    if (e === undefined) throw new TypeError(`evidenceDocument: unknown rule ${r.rule}`);
-    if (r.passed) e.passed++;
-    else {
-      e.failed++;
-      const f: RuleEvidence['failures'][number] = { code: r.code ?? '', message: r.message ?? '' };
-      if (r.subject !== undefined) f.subject = r.subject;
-      e.failures.push(f);
+  const ruleOf = (name: string): RuleEvidence => {
+    const e = byRule.get(name);
+    if (e === undefined) throw new TypeError(`evidenceDocument: unknown rule ${name}`);
+    return e;
+  };
+  const addFailure = (r: RuleResultData): void => {
+    const e = ruleOf(r.rule);
+    e.failed++;
+    const f: RuleEvidence['failures'][number] = { code: r.code ?? '', message: r.message ?? '' };
+    if (r.subject !== undefined) f.subject = r.subject;
+    e.failures.push(f);
+  };
+  const facts = factsOf.get(report);
+  if (facts) {
+    // from the facts: failures in report order; every other evaluation passed
+    for (const at of [...facts.failures.keys()].sort((x, y) => x - y)) addFailure(facts.failures.get(at) as RuleResultData);
+    for (const r of facts.entityRules) ruleOf(r.name).passed = facts.subjects.length - ruleOf(r.name).failed;
+    for (const r of facts.packRules) ruleOf(r.name).passed = 1 - ruleOf(r.name).failed;
+  } else {
+    for (const r of report.results) {
+      if (r.passed) ruleOf(r.rule).passed++;
+      else addFailure(r);
     }
   }
   return {
@@ -220,15 +284,27 @@ export function evidenceSummary(
   cap = 2000,
   maxBytes = EVIDENCE_SUMMARY_MAX_BYTES,
 ): { passed: boolean; evidenceDigest: Digest; results: RuleResultData[]; truncated: number } {
-  const ordered = [...report.results.filter((r) => !r.passed), ...report.results.filter((r) => r.passed)];
+  const facts = factsOf.get(report);
+  // failures first, then passes, each in report order — generated lazily: at most `cap` are needed
+  function* ordered(): Generator<RuleResultData> {
+    if (!facts) {
+      for (const r of report.results) if (!r.passed) yield r;
+      for (const r of report.results) if (r.passed) yield r;
+      return;
+    }
+    const failedAt = [...facts.failures.keys()].sort((x, y) => x - y);
+    for (const at of failedAt) yield facts.failures.get(at) as RuleResultData;
+    for (let at = 0; at < facts.total; at++) if (!facts.failures.has(at)) yield resultAt(facts, at);
+  }
+  const total = facts ? facts.total : report.results.length;
   const utf8 = new TextEncoder();
   const results: RuleResultData[] = [];
   let bytes = 0;
-  for (const r of ordered) {
+  for (const r of ordered()) {
     if (results.length >= cap) break;
     bytes += utf8.encode(canonicalJson(r)).length + 1;
     if (bytes > maxBytes) break;
     results.push(r);
   }
-  return { passed: report.passed, evidenceDigest: evidenceDigestOf(report), results, truncated: ordered.length - results.length };
+  return { passed: report.passed, evidenceDigest: evidenceDigestOf(report), results, truncated: total - results.length };
 }
