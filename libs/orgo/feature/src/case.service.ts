@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { KoaRefusal, digestHex, type AnyKoaEvent, type EventByType } from '@koa/contracts';
+import { KoaRefusal, STREAMS, digestHex, parseEvent, subjects, type EventByType } from '@koa/contracts';
 import { CaseReadModel, type CaseQuery } from '@koa/orgo/data-access';
 import {
   caseIdFor,
@@ -19,6 +19,7 @@ import {
 } from '@koa/orgo/domain';
 import { ConcurrencyConflict, MESSAGING, type Messaging } from '@koa/platform/messaging';
 import { CLOCK, type Clock } from '@koa/platform/service';
+import { CachedAggregates, type AggregateRead } from './cached-aggregates';
 
 /** How many times an outcome is re-decided after losing an append race before the delivery is nak'ed. */
 export const MAX_DECIDE_ATTEMPTS = 5;
@@ -41,12 +42,16 @@ type SnapshotSetSealed = EventByType<'io.koa.ingest.snapshotset.sealed.v1'>;
 @Injectable()
 export class CaseService {
   private readonly log = new Logger('CaseService');
+  /** the Cases this process last read or wrote (validated by last sequence before each use) */
+  private readonly caseLog: CachedAggregates;
 
   constructor(
     @Inject(MESSAGING) private readonly messaging: Messaging,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly readModel: CaseReadModel,
-  ) {}
+  ) {
+    this.caseLog = new CachedAggregates(messaging);
+  }
 
   /**
    * Opens the Case of an operator trigger, or answers the existing one:
@@ -61,28 +66,49 @@ export class CaseService {
    */
   async trigger(trigger: OperatorTrigger): Promise<TriggerResult> {
     const caseId = caseIdFor(trigger.tenant, trigger.idempotencyKey);
-    const existing = await this.messaging.readAggregate(trigger.tenant, 'case', caseId);
-    if (existing.lastSequence > 0) return this.answerRetry(trigger, caseId, existing);
-
     const root = trigger.body.snapshotSetRoot;
-    const set = await this.messaging.readAggregate(trigger.tenant, 'snapshotset', digestHex(root));
-    const sealed = set.events.find((e): e is SnapshotSetSealed => e.type === 'io.koa.ingest.snapshotset.sealed.v1');
+    // both reads at once (read-only; the set is only needed, and its failure only reported, for a new Case)
+    const set = this.sealedSet(trigger.tenant, root).then((event) => ({ event }), (error: unknown) => ({ error }));
+    const existing = await this.caseLog.read(trigger.tenant, 'case', caseId);
+    if (existing.lastSequence > 0) return this.answerRetry(trigger, caseId, existing);
+    const found = await set;
+    if ('error' in found) throw found.error;
+    const sealed = found.event;
     if (!sealed) throw new KoaRefusal('SNAPSHOT_NOT_FOUND', `snapshot set ${root} is not sealed for tenant ${trigger.tenant}`, { field: 'snapshotSetRoot', root });
 
     const events = decide(openCaseCommand(trigger, sealed.data.digests), initialState());
     try {
-      const acks = await this.messaging.append(events, { expectedLastSubjectSequence: 0 });
+      const acks = await this.append(trigger.tenant, caseId, existing, events);
       // the event ids are deterministic: a msg-id duplicate means a concurrent identical trigger appended first
-      if (acks[0]?.duplicate) return this.answerRetry(trigger, caseId, await this.messaging.readAggregate(trigger.tenant, 'case', caseId));
+      if (acks[0]?.duplicate) return this.answerRetry(trigger, caseId, await this.caseLog.read(trigger.tenant, 'case', caseId));
     } catch (e) {
       if (!(e instanceof ConcurrencyConflict)) throw e;
-      return this.answerRetry(trigger, caseId, await this.messaging.readAggregate(trigger.tenant, 'case', caseId));
+      return this.answerRetry(trigger, caseId, await this.caseLog.read(trigger.tenant, 'case', caseId));
     }
     this.log.log({ msg: 'case opened', tenant: trigger.tenant, caseId, actor: trigger.actor, env: trigger.body.env, channel: trigger.body.channel });
     return { created: true, view: caseView(events.reduce(evolve, initialState())) };
   }
 
-  private async answerRetry(trigger: OperatorTrigger, caseId: string, existing: { events: AnyKoaEvent[]; lastSequence: number }): Promise<TriggerResult> {
+  /**
+   * The `SnapshotSetSealed` of `root` for `tenant`, if sealed. A set's subject holds that one event
+   * (ingest appends it with expected last subject sequence 0), so its last message is it: one
+   * round trip; anything else there falls back to the full read of the aggregate.
+   */
+  private async sealedSet(tenant: string, root: string): Promise<SnapshotSetSealed | undefined> {
+    const id = digestHex(root);
+    const last = await this.messaging.lastMessage(STREAMS.events.name, subjects.event(tenant, 'snapshotset', id));
+    if (!last) return undefined;
+    try {
+      const event = parseEvent(last.data, last.subject);
+      if (event.type === 'io.koa.ingest.snapshotset.sealed.v1') return event as SnapshotSetSealed;
+    } catch {
+      // the full read below reports an invalid stored event with its sequence
+    }
+    const set = await this.messaging.readAggregate(tenant, 'snapshotset', id);
+    return set.events.find((e): e is SnapshotSetSealed => e.type === 'io.koa.ingest.snapshotset.sealed.v1');
+  }
+
+  private async answerRetry(trigger: OperatorTrigger, caseId: string, existing: AggregateRead): Promise<TriggerResult> {
     let state = replay(existing.events);
     if (state.status === 'initial') throw new KoaRefusal('INTERNAL', `case ${caseId} has events but no CaseOpened`);
     if (!isSameTrigger(state, trigger)) {
@@ -92,7 +118,7 @@ export class CaseService {
       // an earlier attempt appended CaseOpened but not TaskRequested (appends are not atomic): finish it
       const intended = decide(openCaseCommand({ ...trigger, receivedAt: state.trigger.receivedAt, origin: state.trigger.origin }, state.intent.digests), initialState());
       const missing = intended.filter((e) => !existing.events.some((x) => x.id === e.id));
-      await this.appendOrIgnoreConflict(missing, existing.lastSequence);
+      await this.appendOrIgnoreConflict(trigger.tenant, caseId, existing, missing);
       state = replay([...existing.events, ...missing]);
     }
     return { created: false, view: caseView(state) };
@@ -100,7 +126,7 @@ export class CaseService {
 
   /** The Case as the event log has it (strongly consistent). CASE_NOT_FOUND if none. */
   async get(tenant: string, caseId: string): Promise<CaseView> {
-    const { events } = await this.messaging.readAggregate(tenant, 'case', caseId);
+    const { events } = await this.caseLog.read(tenant, 'case', caseId);
     const state = replay(events);
     if (state.status === 'initial') throw new KoaRefusal('CASE_NOT_FOUND', `no case ${caseId} for tenant ${tenant}`, { caseId });
     return caseView(state);
@@ -126,7 +152,8 @@ export class CaseService {
     const tenant = event.tenantid;
     const caseId = event.data.caseId;
     for (let attempt = 1; attempt <= MAX_DECIDE_ATTEMPTS; attempt++) {
-      const { events, lastSequence } = await this.messaging.readAggregate(tenant, 'case', caseId);
+      const read = await this.caseLog.read(tenant, 'case', caseId);
+      const { events } = read;
       const caseEvents = events.filter(isCaseEvent);
       const firstCaused = caseEvents.findIndex((e) => e.causationid === event.id);
       const command = commandForOutcome(event, this.clock.now().toISOString());
@@ -143,7 +170,7 @@ export class CaseService {
         result = 'applied';
       }
       try {
-        await this.messaging.append(next, { expectedLastSubjectSequence: lastSequence });
+        await this.append(tenant, caseId, read, next);
         this.log.log({ msg: `outcome ${result}`, tenant, caseId, cause: event.type, causeId: event.id, appended: next.map((e) => e.type) });
         return result;
       } catch (e) {
@@ -154,12 +181,24 @@ export class CaseService {
     throw new KoaRefusal('CONCURRENCY_CONFLICT', `case ${caseId}: still conflicting after ${MAX_DECIDE_ATTEMPTS} attempts`, { caseId });
   }
 
-  private async appendOrIgnoreConflict(events: CaseEvent[], expected: number): Promise<void> {
+  private async appendOrIgnoreConflict(tenant: string, caseId: string, before: AggregateRead, events: CaseEvent[]): Promise<void> {
     if (events.length === 0) return;
     try {
-      await this.messaging.append(events, { expectedLastSubjectSequence: expected });
+      await this.append(tenant, caseId, before, events);
     } catch (e) {
       if (!(e instanceof ConcurrencyConflict)) throw e;
+    }
+  }
+
+  /** Appends to a Case guarded by the sequence it was read at, and remembers the result for the next read. */
+  private async append(tenant: string, caseId: string, before: AggregateRead, events: readonly CaseEvent[]): Promise<Array<{ seq: number; duplicate: boolean }>> {
+    try {
+      const acks = await this.messaging.append(events, { expectedLastSubjectSequence: before.lastSequence });
+      this.caseLog.appended(tenant, 'case', caseId, before, events, acks);
+      return acks;
+    } catch (e) {
+      this.caseLog.forget(tenant, 'case', caseId);
+      throw e;
     }
   }
 }

@@ -1,0 +1,83 @@
+import { canonicalDigest, sha256Digest } from '@koa/contracts';
+import { caseIdFor, decide, initialState, openCaseCommand, parseOperatorTrigger } from '@koa/orgo/domain';
+import { Messaging } from '@koa/platform/messaging';
+import { PrivateNatsServer, uniqueName } from '@koa/platform/testing';
+import { CachedAggregates } from './cached-aggregates';
+
+const NOW = '2026-03-01T12:00:00.000Z';
+
+describe('CachedAggregates (real NATS)', () => {
+  let nats: PrivateNatsServer;
+  let messaging: Messaging;
+  let fullReads = 0;
+  /** the real Messaging, counting the full reads the cache falls back to */
+  let counted: Pick<Messaging, 'readAggregate' | 'lastMessage'>;
+  const digests = [sha256Digest('doc-a')];
+  const root = canonicalDigest({ digests });
+
+  beforeAll(async () => {
+    nats = await PrivateNatsServer.start();
+    messaging = await Messaging.connect({ url: nats.url, name: 'cached-aggregates-int' });
+    await messaging.ensureTopology();
+    counted = {
+      readAggregate: (...a) => ((fullReads += 1), messaging.readAggregate(...a)),
+      lastMessage: (...a) => messaging.lastMessage(...a),
+    };
+  });
+
+  afterAll(async () => {
+    await messaging?.close();
+    await nats?.dispose();
+  });
+
+  /** CaseOpened and TaskRequested(build) of a fresh Case */
+  const openCase = (tenant: string, key: string) => {
+    const t = parseOperatorTrigger({ tenant, idempotencyKey: key, actor: 'user:alice', body: { snapshotSetRoot: root, env: 'dev', channel: 'stable', reason: 'r' }, receivedAt: NOW, origin: {} });
+    return { caseId: caseIdFor(tenant, key), events: decide(openCaseCommand(t, digests), initialState()) };
+  };
+
+  it('after its own append a read answers from memory — the same events and sequence as a full read', async () => {
+    const tenant = uniqueName('acme');
+    const cache = new CachedAggregates(counted);
+    const { caseId, events } = openCase(tenant, 'k1');
+    const before = await cache.read(tenant, 'case', caseId);
+    expect(before).toEqual({ events: [], lastSequence: 0 });
+    const acks = await messaging.append(events, { expectedLastSubjectSequence: before.lastSequence });
+    cache.appended(tenant, 'case', caseId, before, events, acks);
+    fullReads = 0;
+    const again = await cache.read(tenant, 'case', caseId);
+    expect(fullReads).toBe(0);
+    expect(again).toEqual(await messaging.readAggregate(tenant, 'case', caseId));
+    expect(again.lastSequence).toBe(acks[1].seq);
+  });
+
+  it('an append by another writer is seen: the remembered copy is not used once the subject moved on', async () => {
+    const tenant = uniqueName('acme');
+    const cache = new CachedAggregates(counted);
+    const { caseId, events } = openCase(tenant, 'k2');
+    const before = await cache.read(tenant, 'case', caseId);
+    const first = await messaging.append([events[0]], { expectedLastSubjectSequence: 0 });
+    cache.appended(tenant, 'case', caseId, before, [events[0]], first);
+    // someone else appends the next event
+    await messaging.append([events[1]], { expectedLastSubjectSequence: first[0].seq });
+    fullReads = 0;
+    const read = await cache.read(tenant, 'case', caseId);
+    expect(fullReads).toBe(1);
+    expect(read.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
+  });
+
+  it('a duplicate ack forgets the aggregate (the log may hold other bytes): the next read is a full one', async () => {
+    const tenant = uniqueName('acme');
+    const cache = new CachedAggregates(counted);
+    const { caseId, events } = openCase(tenant, 'k3');
+    const before = await cache.read(tenant, 'case', caseId);
+    await messaging.append(events, { expectedLastSubjectSequence: 0 });
+    const dup = await messaging.append(events); // same msg ids ⇒ duplicates
+    expect(dup.every((a) => a.duplicate)).toBe(true);
+    cache.appended(tenant, 'case', caseId, before, events, dup);
+    fullReads = 0;
+    const read = await cache.read(tenant, 'case', caseId);
+    expect(fullReads).toBe(1);
+    expect(read.events).toHaveLength(2);
+  });
+});
