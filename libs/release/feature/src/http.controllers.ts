@@ -3,7 +3,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Request, Response } from 'express';
 import { Controller, Get, Header, Inject, Logger, Param, Query, Req, Res } from '@nestjs/common';
 import { DIGEST_PATTERN, KoaRefusal, OBJECT_STORES, assertToken, objectNameFor, subjects } from '@koa/contracts';
-import { MESSAGING, type Messaging } from '@koa/platform/messaging';
+import { MESSAGING, type BlobStore, type Messaging } from '@koa/platform/messaging';
 import { ChannelReadModel, type ChannelStatus } from '@koa/release/data-access';
 import { RELEASE_KEYS, type ReleaseKeyProvider } from './keys';
 
@@ -36,8 +36,19 @@ function assertDigest(digest: string): string {
 @Controller('v1')
 export class PacksController {
   private readonly log = new Logger('PacksController');
+  /** the `koa-packs` object store, opened once (each opening is a stream-info round trip) */
+  private packs: Promise<BlobStore> | undefined;
 
   constructor(@Inject(MESSAGING) private readonly messaging: Messaging) {}
+
+  private packStore(): Promise<BlobStore> {
+    if (!this.packs) {
+      const opening = this.messaging.blobs(OBJECT_STORES.packs.bucket);
+      opening.catch(() => (this.packs = undefined));
+      this.packs = opening;
+    }
+    return this.packs;
+  }
 
   @Get('tenants/:tenant/packs/:digest')
   async byTenantPath(@Param('tenant') tenant: string, @Param('digest') digest: string, @Req() req: RequestLike, @Res() res: ResponseLike): Promise<void> {
@@ -54,15 +65,27 @@ export class PacksController {
     assertToken('tenant', tenant);
     assertDigest(digest);
     const name = objectNameFor(tenant, digest);
-    const store = await this.messaging.blobs(OBJECT_STORES.packs.bucket);
-    const info = await store.info(name);
-    if (!info) throw new KoaRefusal('PACK_NOT_FOUND', `no pack ${digest} is stored for tenant ${tenant}`, { tenant, digest });
+    const store = await this.packStore();
     const etag = `"${digest}"`;
+    const inm = req.headers['if-none-match'];
+    const notModified = typeof inm === 'string' && inm.split(',').map((t) => t.trim()).some((t) => t === etag || t === '*');
+    // a GET that will send the body opens the object stream while its size is looked up (one round trip less)
+    const opened = req.method === 'HEAD' || notModified ? Promise.resolve(undefined) : store.getStream(name);
+    opened.catch(() => undefined); // handled where it is awaited, below
+    const release = async (): Promise<void> => void (await opened.catch(() => undefined))?.cancel().catch(() => undefined);
+    const info = await store.info(name).catch(async (e: unknown) => {
+      await release();
+      throw e;
+    });
+    const stream = await opened;
+    if (!info) {
+      await release();
+      throw new KoaRefusal('PACK_NOT_FOUND', `no pack ${digest} is stored for tenant ${tenant}`, { tenant, digest });
+    }
     res.setHeader('ETag', etag);
     res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
     res.setHeader('X-Content-Type-Options', 'nosniff');
-    const inm = req.headers['if-none-match'];
-    if (typeof inm === 'string' && inm.split(',').map((t) => t.trim()).some((t) => t === etag || t === '*')) {
+    if (notModified) {
       res.status(304);
       res.end();
       return;
@@ -74,7 +97,6 @@ export class PacksController {
       res.end();
       return;
     }
-    const stream = await store.getStream(name);
     if (!stream) throw new KoaRefusal('PACK_NOT_FOUND', `no pack ${digest} is stored for tenant ${tenant}`, { tenant, digest });
     res.status(200);
     await new Promise<void>((resolve) => {

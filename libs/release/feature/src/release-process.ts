@@ -21,7 +21,7 @@ import {
   type KoaEvent,
   type ReleaseNoticeClaims,
 } from '@koa/contracts';
-import { ConcurrencyConflict, type Messaging } from '@koa/platform/messaging';
+import { ConcurrencyConflict, type BlobStore, type Messaging } from '@koa/platform/messaging';
 import type { Clock } from '@koa/platform/service';
 import {
   channelEntryBefore,
@@ -42,9 +42,16 @@ import {
   type StoredPackMeasurement,
 } from '@koa/release/domain';
 import { signReleaseNotice } from '@koa/release/signing';
+import { CachedAggregates } from './cached-aggregates';
 import type { ReleaseKeyProvider } from './keys';
 
 type TaskRequested = EventByType<'io.koa.orgo.task.requested.v1'>;
+type ChannelRead = { state: ChannelState; lastSequence: number; events: readonly AnyKoaEvent[] };
+/** reads started before the release aggregate is known (first attempt only) */
+interface Prefetch {
+  readonly facts: Promise<ReleaseFacts>;
+  readonly channel: Promise<ChannelRead>;
+}
 type ActivatedData = EventByType<'io.koa.release.release.activated.v1'>['data'];
 
 /** The settings the release process needs (a slice of `ReleaseConfig`). */
@@ -117,13 +124,20 @@ export class ReleaseProcess {
     description: 'Pre-activation release decisions, by outcome (verified/refused), refusal code and environment',
   });
 
+  /** the channels this process last read or advanced (validated by last sequence before each use) */
+  private readonly channelLog: CachedAggregates;
+  /** the `koa-packs` object store, opened once (each opening is a stream-info round trip) */
+  private packs: Promise<BlobStore> | undefined;
+
   constructor(
     private readonly messaging: Messaging,
     private readonly keys: ReleaseKeyProvider,
     private readonly clock: Clock,
     private readonly settings: ReleaseProcessSettings,
     private readonly policy: EnvironmentPolicy = { environments: settings.ENVIRONMENTS },
-  ) {}
+  ) {
+    this.channelLog = new CachedAggregates(messaging);
+  }
 
   /**
    * Handles one `TaskRequested`. Build tasks are ignored. `working` is called during long steps
@@ -146,7 +160,7 @@ export class ReleaseProcess {
     const releaseId = releaseIdFor(request.taskId);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.run(task, request, releaseId, working);
+        return await this.run(task, request, releaseId, working, attempt === 1 ? this.prefetch(request, working) : undefined);
       } catch (e) {
         if (e instanceof ConcurrencyConflict && attempt < MAX_CONCURRENCY_ATTEMPTS) {
           this.log.debug({ msg: 'lost an append race; reloading', releaseId, attempt, subject: e.subject });
@@ -158,7 +172,21 @@ export class ReleaseProcess {
     }
   }
 
-  private async run(task: TaskRequested, request: ReleaseRequest, releaseId: string, working: () => void): Promise<ReleaseOutcome> {
+  /**
+   * The facts and the channel of a new release are read while the release aggregate is (one round
+   * trip saved on the usual path; all read-only — every append stays guarded by its sequence). A
+   * redelivery of a finished release wastes them.
+   */
+  private prefetch(request: ReleaseRequest, working: () => void): Prefetch {
+    const facts = this.gatherFacts(request, working);
+    const channel = this.readChannel(request.tenant, request.env, request.channel);
+    // awaited (and their failures reported) only on the paths that use them
+    facts.catch(() => undefined);
+    channel.catch(() => undefined);
+    return { facts, channel };
+  }
+
+  private async run(task: TaskRequested, request: ReleaseRequest, releaseId: string, working: () => void, pre?: Prefetch): Promise<ReleaseOutcome> {
     const release = await this.readRelease(request.tenant, releaseId);
     const state = release.state;
     switch (state.status) {
@@ -167,7 +195,10 @@ export class ReleaseProcess {
       case 'activated':
         return { outcome: 'activated', releaseId, version: state.activated.version, resumed: true, notice: await this.ensurePublished(request.tenant, state.activated) };
       case 'none': {
-        const decision = decideRelease(await this.gatherFacts(request, working));
+        // the channel is read while the facts are gathered (read-only: the advance is still guarded by its sequence)
+        const channelRead = pre?.channel ?? this.readChannel(request.tenant, request.env, request.channel);
+        channelRead.catch(() => undefined); // a refusal never looks at it; a failure surfaces where it is awaited
+        const decision = decideRelease(await (pre?.facts ?? this.gatherFacts(request, working)));
         if (!decision.verified) {
           await this.append(
             this.event(ReleaseRefused, task, releaseId, 'refused', {
@@ -200,10 +231,10 @@ export class ReleaseProcess {
         );
         if (ack.duplicate) return this.run(task, request, releaseId, working);
         this.decisions.add(1, { outcome: 'verified', env: request.env });
-        return this.activate(task, request, releaseId, ack.seq);
+        return this.activate(task, request, releaseId, ack.seq, channelRead);
       }
       case 'verified':
-        return this.activate(task, request, releaseId, release.lastSequence);
+        return this.activate(task, request, releaseId, release.lastSequence, pre?.channel);
       default: {
         const _exhaustive: never = state;
         throw new KoaRefusal('INTERNAL', `release ${releaseId}: unknown state`);
@@ -212,15 +243,21 @@ export class ReleaseProcess {
   }
 
   /** verified ⇒ channel advanced ⇒ notice signed ⇒ ReleaseActivated ⇒ notice published. */
-  private async activate(task: TaskRequested, request: ReleaseRequest, releaseId: string, releaseSeq: number): Promise<ReleaseOutcome> {
+  private async activate(task: TaskRequested, request: ReleaseRequest, releaseId: string, releaseSeq: number, channelRead?: Promise<ChannelRead>): Promise<ReleaseOutcome> {
     const { tenant, env, channel } = request;
-    let channelState = await this.readChannel(tenant, env, channel);
+    let channelState = await (channelRead ?? this.readChannel(tenant, env, channel));
     const advance = decideAdvance(channelState.state, { releaseId, packDigest: request.pack.digest });
     if (!advance.alreadyAdvanced) {
-      const ack = await this.append(
-        this.event(ChannelAdvanced, task, channelAggregateId(env, channel), 'advanced', { env, channel, version: advance.entry.version, releaseId, packDigest: request.pack.digest }, releaseId),
-        channelState.lastSequence,
-      );
+      const channelId = channelAggregateId(env, channel);
+      const advanced = this.event(ChannelAdvanced, task, channelId, 'advanced', { env, channel, version: advance.entry.version, releaseId, packDigest: request.pack.digest }, releaseId);
+      let ack: { seq: number; duplicate: boolean };
+      try {
+        ack = await this.append(advanced, channelState.lastSequence);
+      } catch (e) {
+        this.channelLog.forget(tenant, 'channel', channelId);
+        throw e;
+      }
+      this.channelLog.appended(tenant, 'channel', channelId, channelState, [advanced], [ack]);
       // a duplicate ack means an earlier attempt stored it: read back what is really there
       if (ack.duplicate) channelState = await this.readChannel(tenant, env, channel);
     }
@@ -279,9 +316,8 @@ export class ReleaseProcess {
   private async ensurePublished(tenant: string, a: ActivatedData): Promise<'published' | 'already-published' | 'superseded'> {
     const subject = subjects.release(tenant, a.env, a.channel);
     for (let attempt = 1; ; attempt++) {
-      const channel = await this.readChannel(tenant, a.env, a.channel);
+      const [channel, last] = await Promise.all([this.readChannel(tenant, a.env, a.channel), this.messaging.lastMessage(STREAMS.releases.name, subject)]);
       if (channel.state.current?.releaseId !== a.releaseId) return 'superseded';
-      const last = await this.messaging.lastMessage(STREAMS.releases.name, subject);
       if (last && Buffer.from(last.data).toString('utf8') === a.notice) return 'already-published';
       try {
         await this.messaging.publish(subject, utf8.encode(a.notice), {
@@ -327,7 +363,7 @@ export class ReleaseProcess {
 
   /** sha256 and size of the stored pack, streamed (bounded by PACK_DOWNLOAD_MAX_BYTES + 1). */
   private async measurePack(tenant: string, digest: Digest, working: () => void): Promise<StoredPackMeasurement | undefined> {
-    const store = await this.messaging.blobs(OBJECT_STORES.packs.bucket);
+    const store = await this.packStore();
     const stream = await store.getStream(objectNameFor(tenant, digest));
     if (!stream) return undefined;
     const hash = createHash('sha256');
@@ -356,9 +392,18 @@ export class ReleaseProcess {
     return { state: foldRelease(events.filter(isReleaseEvent)), lastSequence };
   }
 
-  private async readChannel(tenant: string, env: string, channel: string): Promise<{ state: ChannelState; lastSequence: number }> {
-    const { events, lastSequence } = await this.messaging.readAggregate(tenant, 'channel', channelAggregateId(env, channel));
-    return { state: foldChannel(events.filter(isChannelAdvanced)), lastSequence };
+  private async readChannel(tenant: string, env: string, channel: string): Promise<ChannelRead> {
+    const { events, lastSequence } = await this.channelLog.read(tenant, 'channel', channelAggregateId(env, channel));
+    return { state: foldChannel(events.filter(isChannelAdvanced)), lastSequence, events };
+  }
+
+  private packStore(): Promise<BlobStore> {
+    if (!this.packs) {
+      const opening = this.messaging.blobs(OBJECT_STORES.packs.bucket);
+      opening.catch(() => (this.packs = undefined));
+      this.packs = opening;
+    }
+    return this.packs;
   }
 
   private async append(event: AnyKoaEvent, expectedLastSubjectSequence: number): Promise<{ seq: number; duplicate: boolean }> {
