@@ -5,6 +5,7 @@ import {
   KoaRefusal,
   OBJECT_STORES,
   PackCompiled,
+  STREAMS,
   SnapshotCaptured,
   StageCompleted,
   StageFailed,
@@ -14,15 +15,17 @@ import {
   digestHex,
   isKoaRefusal,
   objectNameFor,
+  parseEvent,
   sha256Digest,
   snapshotSetRootOf,
+  subjects,
   type AnyKoaEvent,
   type EventOf,
   type KoaEvent,
 } from '@koa/contracts';
 import { PACK_MEDIA_TYPE } from '@koa/pack-format';
 import { PIPELINE_VERSION, evidenceSummary, runPipeline, type PipelineInput, type PipelineRun, type StageName } from '@koa/pipeline/domain';
-import type { Messaging } from '@koa/platform/messaging';
+import type { BlobStore, Messaging } from '@koa/platform/messaging';
 import type { Clock } from '@koa/platform/service';
 import { PIPELINE_WORKER_VERSION, type PipelineWorkerSettings } from './config';
 import { buildEventId, buildIdFor } from './ids';
@@ -31,6 +34,8 @@ export const PIPELINE_SOURCE = 'pipeline-worker';
 export const PIPELINE_ACTOR = 'service:pipeline-worker';
 /** `ValidationRecorded.results` cap (the contract allows 2000; the full report is in the digest). */
 export const EVIDENCE_RESULTS_CAP = 2000;
+/** snapshot aggregates read at once while loading a build's inputs */
+const INPUT_READS_IN_FLIGHT = 8;
 
 /** What happened to one build task. */
 export type BuildTaskOutcome =
@@ -40,6 +45,7 @@ export type BuildTaskOutcome =
   | { readonly status: 'failed'; readonly buildId: string; readonly stage: StageName; readonly code: string };
 
 type TaskEvent = EventOf<typeof TaskRequested>;
+type SnapshotCapturedEvent = EventOf<typeof SnapshotCaptured>;
 
 /**
  * The pipeline-worker's build process for one `TaskRequested` (kind `build`) event:
@@ -66,6 +72,8 @@ type TaskEvent = EventOf<typeof TaskRequested>;
  */
 export class PipelineWorker {
   private readonly log = new Logger('PipelineWorker');
+  /** object stores, opened once each (every opening is a stream-info round trip) */
+  private readonly stores = new Map<string, Promise<BlobStore>>();
 
   constructor(
     private readonly messaging: Messaging,
@@ -108,6 +116,10 @@ export class PipelineWorker {
       return { status: 'failed', buildId, stage, code };
     }
 
+    // truth boundary: build exactly the sealed set the Case pinned, nothing else (checked below, after BuildStarted)
+    const root = snapshotSetRootOf(params.digests);
+    // the pinned inputs are read while BuildStarted is appended (read-only; nothing is built before the checks below)
+    const loading = root === params.snapshotSetRoot ? this.loadInputs(tenant, params.digests, working).then((inputs) => ({ inputs }), (error: unknown) => ({ error })) : undefined;
     await writer.append(
       createEvent(BuildStarted, {
         ...meta('started'),
@@ -123,22 +135,20 @@ export class PipelineWorker {
       return { status: 'failed', buildId, stage, code };
     };
 
-    // truth boundary: build exactly the sealed set the Case pinned, nothing else
-    const root = snapshotSetRootOf(params.digests);
-    if (root !== params.snapshotSetRoot) {
+    if (!loading) {
       const message = `task digests hash to snapshot-set root ${root}, not the pinned ${params.snapshotSetRoot}`;
       await writer.append(createEvent(StageFailed, { ...meta('stage-extract'), data: { buildId, caseId, stage: 'extract', code: 'SNAPSHOT_SET_MISMATCH', message } }));
       return fail('extract', 'SNAPSHOT_SET_MISMATCH', message);
     }
 
-    let inputs: PipelineInput[];
-    try {
-      inputs = await this.loadInputs(tenant, params.digests, working);
-    } catch (e) {
+    const loaded = await loading;
+    if ('error' in loaded) {
+      const e = loaded.error;
       if (!(isKoaRefusal(e) && e.code === 'BUILD_INPUT_MISSING')) throw e;
       await writer.append(createEvent(StageFailed, { ...meta('stage-extract'), data: { buildId, caseId, stage: 'extract', code: e.code, message: e.message.slice(0, 1024) } }));
       return fail('extract', e.code, e.message);
     }
+    const inputs: PipelineInput[] = loaded.inputs;
     working();
 
     const run: PipelineRun = runPipeline(inputs, {
@@ -149,15 +159,15 @@ export class PipelineWorker {
       validation: this.settings.knownTypes ? { knownTypes: this.settings.knownTypes } : undefined,
     });
 
+    // the pack is stored while the earlier stage events are appended, and before anything says it exists
+    const stored = run.result.ok ? this.storePack(tenant, run.result.pack.digest, run.result.pack.bytes) : undefined;
+    stored?.catch(() => undefined); // awaited below; an append failing first must not leave it unhandled
     for (const stage of run.stages) {
       if (stage.stage === 'validate' && run.evidence) {
         const s = evidenceSummary(run.evidence, EVIDENCE_RESULTS_CAP);
         await writer.append(createEvent(ValidationRecorded, { ...meta('validation'), data: { buildId, caseId, passed: s.passed, evidenceDigest: s.evidenceDigest, results: s.results, truncated: s.truncated } }));
       }
-      if (stage.stage === 'compile' && stage.ok && run.result.ok) {
-        // the pack is stored before anything says it exists
-        await this.storePack(tenant, run.result.pack.digest, run.result.pack.bytes);
-      }
+      if (stage.stage === 'compile' && stage.ok && stored) await stored;
       await writer.append(
         stage.ok
           ? createEvent(StageCompleted, { ...meta(`stage-${stage.stage}`), data: { buildId, caseId, stage: stage.stage, stats: { ...stage.stats } } })
@@ -167,6 +177,7 @@ export class PipelineWorker {
     }
 
     if (!run.result.ok) return fail(run.result.stage, run.result.code, run.result.message);
+    await stored;
     const r = run.result;
     await writer.append(
       createEvent(PackCompiled, {
@@ -189,13 +200,26 @@ export class PipelineWorker {
 
   /** Snapshot bytes and media types of the pinned set; BUILD_INPUT_MISSING names the first gap. */
   private async loadInputs(tenant: string, digests: readonly string[], working: () => void): Promise<PipelineInput[]> {
-    const store = await this.messaging.blobs(OBJECT_STORES.snapshots.bucket);
+    const sorted = [...new Set(digests)].sort();
+    // the snapshot aggregates are read ahead (a bounded window) while the inputs are checked and fetched in order
+    const reads = new Array<Promise<SnapshotCapturedEvent | undefined>>(sorted.length);
+    let next = 0;
+    let done = 0;
+    const readAhead = (): void => {
+      while (next < sorted.length && next - done < INPUT_READS_IN_FLIGHT) {
+        const r = this.capturedOf(tenant, sorted[next]);
+        r.catch(() => undefined); // awaited in order below
+        reads[next++] = r;
+      }
+    };
+    readAhead();
+    const store = await this.store(OBJECT_STORES.snapshots.bucket);
     const out: PipelineInput[] = [];
     let total = 0;
-    for (const digest of [...new Set(digests)].sort()) {
+    for (const digest of sorted) {
       const missing = (why: string): KoaRefusal => new KoaRefusal('BUILD_INPUT_MISSING', `snapshot ${digest}: ${why}`, { digest });
-      const { events } = await this.messaging.readAggregate(tenant, 'snapshot', digestHex(digest));
-      const captured = events.find((e): e is EventOf<typeof SnapshotCaptured> => e.type === SnapshotCaptured.type);
+      const captured = await reads[done++];
+      readAhead();
       if (!captured) throw missing(`no ${SnapshotCaptured.type} event for tenant ${tenant}`);
       total += captured.data.size;
       if (total > this.settings.maxInputBytes) throw missing(`the snapshots of this build exceed PIPELINE_MAX_INPUT_BYTES (${this.settings.maxInputBytes})`);
@@ -208,8 +232,36 @@ export class PipelineWorker {
     return out;
   }
 
+  /**
+   * The `SnapshotCaptured` of `digest` for `tenant`, if captured. A snapshot's subject holds that
+   * one event (ingest appends it with expected last subject sequence 0), so its last message is it:
+   * one round trip; anything else there falls back to the full read of the aggregate.
+   */
+  private async capturedOf(tenant: string, digest: string): Promise<SnapshotCapturedEvent | undefined> {
+    const last = await this.messaging.lastMessage(STREAMS.events.name, subjects.event(tenant, 'snapshot', digestHex(digest)));
+    if (!last) return undefined;
+    try {
+      const event = parseEvent(last.data, last.subject);
+      if (event.type === SnapshotCaptured.type) return event as SnapshotCapturedEvent;
+    } catch {
+      // the full read below reports an invalid stored event with its sequence
+    }
+    const { events } = await this.messaging.readAggregate(tenant, 'snapshot', digestHex(digest));
+    return events.find((e): e is SnapshotCapturedEvent => e.type === SnapshotCaptured.type);
+  }
+
+  private store(bucket: string): Promise<BlobStore> {
+    let s = this.stores.get(bucket);
+    if (!s) {
+      s = this.messaging.blobs(bucket);
+      s.catch(() => this.stores.delete(bucket));
+      this.stores.set(bucket, s);
+    }
+    return s;
+  }
+
   private async storePack(tenant: string, digest: string, bytes: Uint8Array): Promise<void> {
-    const store = await this.messaging.blobs(OBJECT_STORES.packs.bucket);
+    const store = await this.store(OBJECT_STORES.packs.bucket);
     const name = objectNameFor(tenant, digest);
     const existing = await store.info(name);
     if (existing && existing.size === bytes.length) return; // content-addressed: same name, same bytes
