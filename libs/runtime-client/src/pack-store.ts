@@ -123,7 +123,7 @@ export class PackStore {
     );
   }
 
-  /** Deletes packs and notices that neither `keep` release references, and leftover temp files of the outbox. */
+  /** Deletes packs and notices that neither `keep` release references, and leftover temp files (`.tmp-*`). Call it only when no write is staged. */
   async prune(keep: ReadonlyArray<StoredRelease | undefined>): Promise<void> {
     const wanted = new Set(keep.flatMap((r) => (r ? [r.packFile, r.noticeFile] : [])));
     for (const sub of ['packs', 'notices']) {
@@ -132,8 +132,10 @@ export class PackStore {
         if (!wanted.has(rel)) await fs.rm(join(this.dir, rel), { force: true });
       }
     }
-    // a report staged by an activation that a crash interrupted
-    for (const name of await fs.readdir(join(this.dir, 'outbox'))) if (name.startsWith('.tmp-')) await fs.rm(join(this.dir, 'outbox', name), { force: true });
+    // a state or report staged by an activation that a crash interrupted
+    for (const sub of ['', 'outbox']) {
+      for (const name of await fs.readdir(join(this.dir, sub))) if (name.startsWith('.tmp-')) await fs.rm(join(this.dir, sub, name), { force: true });
+    }
   }
 
   // ---- outbox of reports ---------------------------------------------------------------

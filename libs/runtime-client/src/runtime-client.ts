@@ -347,42 +347,41 @@ export class RuntimeClient {
         throw new KoaRefusal('RELEASE_PACK_SIZE_MISMATCH', `notice names a ${expected.size}-byte pack, above this consumer's bound of ${this.maxPackBytes}`);
       }
       const bytes = await this.obtainPack(expected.digest, expected.size);
-      // the durable writes of the pack and notice start now, into temp files, and run on the I/O
-      // pool while the bytes are verified; only verified files take their final names
-      const staged = await Promise.all([this.store.stage(this.store.packFileFor(expected.digest), bytes), this.store.stage(this.store.noticeFileFor(version), jws)]);
+      // every durable write of the activation starts now, into temp files, and runs on the I/O pool
+      // (write + fsync) while the bytes are verified: the pack, the notice, the next state.json and
+      // the ConsumerActivated report. Only verified files take their final names, in order:
+      // pack and notice, then state.json (the switch point), then the report — so a crash leaves
+      // the old or the new state, each naming complete files, and never a report of an activation
+      // that a crash undid.
+      const packFile = this.store.packFileFor(expected.digest);
+      const noticeFile = this.store.noticeFileFor(version);
+      const stored: StoredRelease = { version, releaseId: notice.claims.releaseId, packDigest: expected.digest, packSize: expected.size, noticeFile, packFile, activatedAt: this.clock().toISOString() };
+      const next: RuntimeState = { ...this.state, lastTrustedVersion: version, active: stored, ...(this.active ? { previous: this.active.stored } : { previous: undefined }) };
+      if (next.previous === undefined) delete (next as { previous?: StoredRelease }).previous;
+      const report = this.activatedEvent(stored, notice.claims.caseId);
+      const staged = await Promise.all([
+        this.store.stage(packFile, bytes),
+        this.store.stage(noticeFile, jws),
+        this.store.stageState(next),
+        this.store.stageOutbox(this.outboxKey(report), report),
+      ]);
+      const [packStaged, noticeStaged, stateStaged, reportStaged] = staged;
       let pack: DecodedPack;
       try {
         verifyPackBytes(bytes, expected);
         pack = this.decode(bytes, expected.digest as Digest);
+        await Promise.all([packStaged.commit(), noticeStaged.commit()]);
+        await stateStaged.commit();
       } catch (e) {
         await Promise.all(staged.map((f) => f.discard()));
         throw e;
       }
-      // persist the exact bytes, then the state (last), then switch
-      await Promise.all(staged.map((f) => f.commit()));
-      const [packFile, noticeFile] = staged.map((f) => f.file);
-      const stored: StoredRelease = { version, releaseId: notice.claims.releaseId, packDigest: expected.digest, packSize: expected.size, noticeFile, packFile, activatedAt: this.clock().toISOString() };
-      const next: RuntimeState = { ...this.state, lastTrustedVersion: version, active: stored, ...(this.active ? { previous: this.active.stored } : { previous: undefined }) };
-      if (next.previous === undefined) delete (next as { previous?: StoredRelease }).previous;
-      // state.json and the ConsumerActivated report are written and fsync'd together; the state's
-      // rename is the switch, and the report takes its name only after it (never a report of an
-      // activation that a crash undid)
-      const report = this.activatedEvent(stored, notice.claims.caseId);
-      const [stateFile, reportFile] = await Promise.all([this.store.stageState(next), this.store.stageOutbox(this.outboxKey(report), report)]);
-      try {
-        await stateFile.commit();
-      } catch (e) {
-        await reportFile.discard();
-        throw e;
-      }
       this.state = next;
       this.active = { stored, notice, pack };
-      await reportFile.commit();
+      await reportStaged.commit();
       this.log.info({ msg: 'runtime: activated', version, releaseId: stored.releaseId, packDigest: expected.digest, entities: pack.entityCount });
-      await Promise.all([
-        this.store.prune([next.active, next.previous]).catch((e: unknown) => this.log.warn({ msg: 'runtime: prune failed', error: (e as Error).message })),
-        this.store.trimOutbox(OUTBOX_MAX),
-      ]);
+      // housekeeping (older packs and notices, the outbox bound) runs after this offer, in the queue
+      void this.serialized(() => this.housekeeping([next.active, next.previous]));
       await this.flushOutbox();
       return { outcome: 'activated', version, packDigest: expected.digest };
     } catch (e) {
@@ -395,6 +394,11 @@ export class RuntimeClient {
       }
       return { outcome: 'refused', code: refusal.code, message: refusal.message };
     }
+  }
+
+  private async housekeeping(keep: ReadonlyArray<StoredRelease | undefined>): Promise<void> {
+    await this.store.prune(keep).catch((e: unknown) => this.log.warn({ msg: 'runtime: prune failed', error: (e as Error).message }));
+    await this.store.trimOutbox(OUTBOX_MAX).catch((e: unknown) => this.log.warn({ msg: 'runtime: outbox trim failed', error: (e as Error).message }));
   }
 
   /** A pack already on disk (e.g. a rollback to an earlier pack) is reused; its bytes are still verified. */
