@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { sha256Digest } from '@koa/contracts';
 import { ADAPTERS, buildProvenance, snapshotCapturedEvent } from '@koa/ingest/domain';
-import { openDataSource, type DataSource } from '@koa/platform/persistence';
+import { DataSource, dataSourceOptions, openDataSource } from '@koa/platform/persistence';
 import { createThrowAwayDatabase, testPgAdminUrl, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
 import { INGEST_MIGRATIONS, INGEST_SCHEMA, SnapshotReadModel } from '@koa/ingest/data-access';
 
@@ -72,6 +72,51 @@ describe('ingest.snapshots read model (real Postgres)', () => {
     await expect(model.get('t 1', sha256Digest('a'))).rejects.toMatchObject({ code: 'SUBJECT_TOKEN_INVALID' });
     await expect(model.list('t1', { limit: 0 })).rejects.toMatchObject({ code: 'REQUEST_INVALID' });
     await expect(model.list('t1', { source: 'a.b' })).rejects.toMatchObject({ code: 'SUBJECT_TOKEN_INVALID' });
+  });
+
+  it('row-level security: apply as a plain role passes the policy check for its own tenant (koa.tenant set by the insert itself)', async () => {
+    const role = uniqueName('koa_ing_rlsw').toLowerCase();
+    const admin = new Client({ connectionString: db.url });
+    await admin.connect();
+    let plain: DataSource | undefined;
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      await admin.query(`GRANT USAGE ON SCHEMA ${INGEST_SCHEMA} TO ${role}; GRANT SELECT, INSERT ON ${INGEST_SCHEMA}.snapshots TO ${role}`);
+      const url = new URL(db.url);
+      url.username = role;
+      plain = new DataSource(dataSourceOptions({ url: url.toString(), schema: INGEST_SCHEMA, poolSize: 1 }));
+      await plain.initialize();
+      const asPlain = new SnapshotReadModel(plain);
+      // one transaction, tenants alternating (as in a consumer batch), one insert refused in the middle under a savepoint
+      await plain.transaction(async (m) => {
+        expect(await asPlain.apply(captured('rls-a', 'w1', 1), m)).toBe(true);
+        await m.query('SAVEPOINT s');
+        await expect(asPlain.apply({ ...captured('rls-b', 'w-bad', 2), data: { ...captured('rls-b', 'w-bad', 2).data, digest: 'sha256:nope' as `sha256:${string}` } }, m)).rejects.toThrow(/snapshots_digest_check/);
+        await m.query('ROLLBACK TO SAVEPOINT s');
+        expect(await asPlain.apply(captured('rls-b', 'w2', 3), m)).toBe(true);
+        expect(await asPlain.apply(captured('rls-a', 'w3', 4), m)).toBe(true);
+        expect(await m.query(`SELECT current_setting('koa.tenant') AS t`)).toEqual([{ t: 'rls-a' }]);
+      });
+      expect((await asPlain.get('rls-a', sha256Digest('w1')))?.tenant).toBe('rls-a');
+      expect((await asPlain.get('rls-b', sha256Digest('w2')))?.tenant).toBe('rls-b');
+      expect((await asPlain.get('rls-a', sha256Digest('w3')))?.tenant).toBe('rls-a');
+      expect(await asPlain.get('rls-b', sha256Digest('w1'))).toBeUndefined();
+      // a row whose tenant is not koa.tenant is still refused by the policy for this role
+      await expect(
+        plain.transaction(async (m) => {
+          await m.query(`SELECT set_config('koa.tenant', 'rls-a', true)`);
+          await m.query(`INSERT INTO ${INGEST_SCHEMA}.snapshots (tenant, digest, size, media_type, source, object_name, source_ref, adapter, provenance, actor, event_id, captured_at) VALUES ('rls-b', $1, 1, 'text/plain', 's', 'o', 'r', 'a', '{}', 'user:x', 'e', now())`, [sha256Digest('forged')]);
+        }),
+      ).rejects.toThrow(/row-level security/);
+    } finally {
+      await plain?.destroy().catch(() => undefined);
+      await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+      await admin.end();
+      const root = new Client({ connectionString: testPgAdminUrl() });
+      await root.connect();
+      await root.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+      await root.end();
+    }
   });
 
   it('row-level security: a plain role sees only the tenant set in koa.tenant', async () => {

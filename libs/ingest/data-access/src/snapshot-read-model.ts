@@ -68,17 +68,22 @@ export class SnapshotReadModel {
    */
   async apply(event: SnapshotCapturedEvent, manager?: EntityManager): Promise<boolean> {
     const d = event.data;
-    return this.withTenant(event.tenantid, manager, async (m) => {
+    assertToken('tenant', event.tenantid);
+    // ONE statement sets koa.tenant (transaction-local) and inserts: the materialised CTE yields the
+    // tenant from set_config, so the row-level-security check on the inserted row runs after it
+    const insert = async (m: EntityManager): Promise<boolean> => {
       const rows: unknown[] = await m.query(
-        `INSERT INTO ${INGEST_SCHEMA}.snapshots
+        `WITH t AS MATERIALIZED (SELECT set_config('koa.tenant', $1, true) AS tenant)
+         INSERT INTO ${INGEST_SCHEMA}.snapshots
            (tenant, digest, size, media_type, source, object_name, source_ref, adapter, provenance, actor, reason, event_id, captured_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13)
+         SELECT t.tenant, $2, $3::bigint, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13::timestamptz FROM t
          ON CONFLICT (tenant, digest) DO NOTHING
          RETURNING 1`,
         [event.tenantid, d.digest, d.size, d.mediaType, d.source, d.objectName, d.provenance.sourceRef, d.provenance.adapter.name, JSON.stringify(d.provenance), event.actor, event.reason ?? null, event.id, d.provenance.capturedAt],
       );
       return rows.length > 0;
-    });
+    };
+    return manager ? insert(manager) : this.dataSource.transaction(insert);
   }
 
   /** The snapshot with that digest for the tenant, or undefined. Refuses a malformed digest REQUEST_INVALID. */
