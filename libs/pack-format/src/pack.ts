@@ -92,7 +92,10 @@ export function encodePack(input: EncodePackInput): EncodedPack {
     if (inputs[i].digest === inputs[i - 1].digest) throw invalid(`manifest.inputs: duplicate digest ${inputs[i].digest}`, { part: MANIFEST_PATH, field: 'inputs' });
   }
 
-  const entities: PackEntity[] = input.entities.map((e, i) => {
+  const entities: PackEntityInput[] = input.entities.map((e, i) => {
+    // already canonical (members and attribute names in order, sources sorted and unique): its
+    // JSON.stringify is its canonical JSON, so it is serialised as it is (nothing is kept or modified)
+    if (isPackEntityFast(e, true) && strictlyAscending(e.sources)) return e;
     let v: PackEntityInput;
     if (isPackEntityFast(e, false)) v = e;
     else {

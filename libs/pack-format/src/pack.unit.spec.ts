@@ -131,6 +131,24 @@ describe('encodePack / decodePack', () => {
     );
   });
 
+  it('an entity already in canonical form (serialised as it is) and the same entity in any member, attribute or source order give the same bytes', () => {
+    const canonical = ENTITIES.map((e) => {
+      const attributes: PackEntity['attributes'] = {};
+      for (const k of Object.keys(e.attributes).sort()) attributes[k] = e.attributes[k];
+      return { attributes, id: e.id, sources: [...new Set(e.sources)].sort(), text: e.text, title: e.title, type: e.type };
+    });
+    const scrambled = ENTITIES.map((e) => {
+      const attributes: PackEntity['attributes'] = {};
+      for (const k of Object.keys(e.attributes).sort().reverse()) attributes[k] = e.attributes[k];
+      return { type: e.type, title: e.title, text: e.text, sources: [...e.sources].reverse(), id: e.id, attributes };
+    });
+    const a = encodePack({ manifest: manifestInput, entities: canonical, evidence: EVIDENCE });
+    const b = encodePack({ manifest: manifestInput, entities: scrambled, evidence: EVIDENCE });
+    expect(a.digest).toBe(encoded.digest);
+    expect(b.digest).toBe(encoded.digest);
+    expect(Object.keys(scrambled[0])[0]).toBe('type'); // the input was not modified
+  });
+
   it('any change of content changes the digest', () => {
     const changed = encodePack({ manifest: manifestInput, entities: [...ENTITIES.slice(1), { ...ENTITIES[0], text: 'x' }], evidence: EVIDENCE });
     expect(changed.digest).not.toBe(encoded.digest);

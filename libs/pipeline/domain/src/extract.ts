@@ -40,7 +40,8 @@ const lineAt = (text: string, position: number): number => {
 /** Decodes UTF-8 strictly (a BOM is dropped) and turns CRLF/CR line ends into LF. */
 function decodeText(input: PipelineInput): string {
   try {
-    return strictUtf8.decode(input.bytes).replace(/\r\n?/g, '\n');
+    const text = strictUtf8.decode(input.bytes);
+    return text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text;
   } catch {
     throw parseFailed(input, undefined, 'is not valid UTF-8');
   }

@@ -30,11 +30,11 @@ const contentOf = (r: ExtractedRecord): string => canonicalJson({ type: r.type, 
 export function resolveRecords(records: readonly ExtractedRecord[]): ResolvedEntity[] {
   // the canonical content is computed only for ids defined more than once (the common case, one
   // record per id, needs no comparison)
-  const byId = new Map<string, { first: ExtractedRecord; content: string | undefined; sources: Set<string> }>();
+  const byId = new Map<string, { first: ExtractedRecord; content: string | undefined; sources: string[] }>();
   for (const r of records) {
     const seen = byId.get(r.id);
     if (!seen) {
-      byId.set(r.id, { first: r, content: undefined, sources: new Set([r.source]) });
+      byId.set(r.id, { first: r, content: undefined, sources: [r.source] });
       continue;
     }
     seen.content ??= contentOf(seen.first);
@@ -46,9 +46,22 @@ export function resolveRecords(records: readonly ExtractedRecord[]): ResolvedEnt
         { id: r.id.slice(0, 256), digests: [a.source, r.source], locations: [a.location, r.location] },
       );
     }
-    seen.sources.add(r.source);
+    if (!seen.sources.includes(r.source)) seen.sources.push(r.source);
   }
+  // members in canonical order and attribute names sorted: the pack encoder serialises such an
+  // entity as it is (its JSON.stringify is its canonical JSON)
   return [...byId.values()]
-    .map(({ first: r, sources }) => ({ id: r.id, type: r.type, title: r.title, text: r.text, attributes: r.attributes, sources: [...sources].sort(codeUnitCompare) }))
+    .map(({ first: r, sources }): ResolvedEntity => ({ attributes: sortedAttributes(r.attributes), id: r.id, sources: sources.length > 1 ? sources.sort(codeUnitCompare) : sources, text: r.text, title: r.title, type: r.type }))
     .sort((a, b) => codeUnitCompare(a.id, b.id));
+}
+
+/** The same attributes with names in code-unit order (the object itself when they already are). */
+function sortedAttributes(a: Readonly<Record<string, AttributeValue>>): Readonly<Record<string, AttributeValue>> {
+  const names = Object.keys(a);
+  let sorted = true;
+  for (let i = 1; i < names.length && sorted; i++) sorted = names[i - 1] < names[i];
+  if (sorted) return a;
+  const out: Record<string, AttributeValue> = {};
+  for (const k of names.sort(codeUnitCompare)) out[k] = a[k];
+  return out;
 }
