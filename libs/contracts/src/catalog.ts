@@ -111,7 +111,41 @@ export interface NewEvent<D extends EventDefinition> {
   readonly traceparent?: string;
 }
 
-/** Builds a validated envelope for a catalog event. Throws KoaRefusal (EVENT_DATA_INVALID, ...) on bad input. */
+/**
+ * The validated-event brand: event objects `createEvent` returned. Each is deep-frozen before it
+ * is added (so it cannot change after validation) and identity is the key (a copy, a proxy or a
+ * hand-built look-alike is not in the set). Module-private: nothing outside this file can add to it.
+ */
+const VALIDATED = new WeakSet<object>();
+
+/** Freezes plain JSON-like data (objects, arrays, primitives) in place; false if it holds anything else (then it is not branded). */
+function deepFreeze(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return typeof value !== 'function' && typeof value !== 'symbol';
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (Array.isArray(value)) {
+    if (proto !== Array.prototype) return false;
+    for (const v of value) if (!deepFreeze(v)) return false;
+  } else {
+    if (proto !== Object.prototype && proto !== null) return false;
+    for (const k in value) if (!deepFreeze((value as Record<string, unknown>)[k])) return false;
+  }
+  Object.freeze(value);
+  return true;
+}
+
+/**
+ * Whether `event` is an object `createEvent` returned — validated by `parseEvent` and deep-frozen
+ * since, so validating it again would give the same answer. `Messaging.append` skips re-validating
+ * such events; anything else (parsed JSON, a spread copy, a hand-built object) is validated as usual.
+ */
+export function isValidatedEvent(event: unknown): event is AnyKoaEvent {
+  return typeof event === 'object' && event !== null && VALIDATED.has(event);
+}
+
+/**
+ * Builds a validated envelope for a catalog event. Throws KoaRefusal (EVENT_DATA_INVALID, ...) on
+ * bad input. The result is deep-frozen and carries the validated-event brand (`isValidatedEvent`).
+ */
 export function createEvent<D extends CatalogEntry>(def: D, args: NewEvent<D>): EventOf<D> {
   const envelope = {
     specversion: '1.0',
@@ -129,7 +163,10 @@ export function createEvent<D extends CatalogEntry>(def: D, args: NewEvent<D>): 
     ...(args.reason !== undefined && { reason: args.reason }),
     ...(args.traceparent !== undefined && { traceparent: args.traceparent }),
   };
-  return parseEvent(envelope) as unknown as EventOf<D>;
+  const event = parseEvent(envelope);
+  // parseEvent's result is built afresh (zod copies objects and arrays; no schema passes input objects through), so freezing it freezes nothing of the caller's
+  if (deepFreeze(event)) VALIDATED.add(event);
+  return event as unknown as EventOf<D>;
 }
 
 /** The NATS subject an event is stored on: `koa.evt.<tenant>.<aggregate>.<id>`. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { OBJECT_STORES, STREAMS, KoaRefusal, subjects, type KoaEvent } from '@koa/contracts';
+import { OBJECT_STORES, STREAMS, KoaRefusal, isValidatedEvent, subjects, type KoaEvent } from '@koa/contracts';
 import { PrivateNatsServer, eventually, uniqueName } from '@koa/platform/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -126,6 +126,39 @@ describe('Messaging (real nats-server)', () => {
     expect(await countOn(subjects.event('acme', 'case', id))).toBe(0);
     expect(await codeOf(messaging.append([caseClosed('acme', id, 1), caseClosed('acme', `${id}x`, 1)]))).toBe('EVENT_SUBJECT_MISMATCH');
     expect(await codeOf(messaging.readAggregate('acme', 'case', 'a.b'))).toBe('SUBJECT_TOKEN_INVALID');
+  });
+
+  it('validates once: a createEvent result is appended (frozen, cannot change); a hand-built, copied or tampered event is validated and refused as before', async () => {
+    const id = uniqueName('brand');
+    const good = caseClosed('acme', id, 0);
+    expect(isValidatedEvent(good)).toBe(true);
+    // a createEvent result cannot be changed after validation (deep-frozen; the spec runs in strict mode)
+    expect(() => {
+      (good.data as { outcome: string }).outcome = 'maybe';
+    }).toThrow(TypeError);
+    expect(() => {
+      (good as { tenantid: string }).tenantid = 'other';
+    }).toThrow(TypeError);
+    expect(good.data.outcome).toBe('succeeded');
+    // hand-built (a plain object with the same fields, but invalid data), a spread copy with tampered data, a JSON round trip with tampered data
+    const handBuilt = JSON.parse(JSON.stringify({ ...caseClosed('acme', id, 1), data: { caseId: id, outcome: 'maybe' } })) as KoaEvent;
+    const copied = { ...caseClosed('acme', id, 2), data: { caseId: id, outcome: 'maybe' } } as unknown as KoaEvent;
+    const wrongSubject = { ...caseClosed('acme', id, 3), subject: 'snapshot/x' } as unknown as KoaEvent;
+    for (const e of [handBuilt, copied, wrongSubject]) expect(isValidatedEvent(e)).toBe(false);
+    expect(await codeOf(messaging.append([handBuilt]))).toBe('EVENT_DATA_INVALID');
+    expect(await codeOf(messaging.append([copied]))).toBe('EVENT_DATA_INVALID');
+    expect(await codeOf(messaging.append([wrongSubject]))).toBe('EVENT_SUBJECT_MISMATCH');
+    // a proxy around a branded event is another object (not branded)
+    expect(isValidatedEvent(new Proxy(good, {}))).toBe(false);
+    expect(await countOn(subjects.event('acme', 'case', id))).toBe(0);
+    // a valid copy is validated and appended like the original would be
+    const [ack] = await messaging.append([good]);
+    expect(ack.duplicate).toBe(false);
+    const [again] = await messaging.append([JSON.parse(JSON.stringify(good)) as KoaEvent]);
+    expect(again).toEqual({ seq: ack.seq, duplicate: true });
+    expect(await countOn(subjects.event('acme', 'case', id))).toBe(1);
+    const { events } = await messaging.readAggregate('acme', 'case', id);
+    expect(events).toEqual([good]);
   });
 
   it('readAggregate of an unknown aggregate is empty with lastSequence 0', async () => {

@@ -4,6 +4,7 @@ import {
   OBJECT_STORES,
   STREAMS,
   dedupKey,
+  isValidatedEvent,
   parseEvent,
   subjects as subjectsOf,
   type AggregateKind,
@@ -93,7 +94,6 @@ export interface WatchOptions {
 /** default `WatchOptions.pageSize` */
 export const WATCH_PAGE_SIZE = 256;
 
-const encoder = new TextEncoder();
 
 /**
  * `koa.evt.<tenant>.<aggregate>.<id>` of an event `parseEvent` has validated (its `subject`
@@ -269,7 +269,10 @@ export class Messaging {
   /**
    * Appends events that all belong to ONE aggregate (same `subjectOf(event)`), in order.
    *
-   * - Each event is validated with `parseEvent` first (a refusal throws before anything is sent).
+   * - Each event is validated with `parseEvent` first (a refusal throws before anything is sent),
+   *   except objects `createEvent` returned: they were validated then and are deep-frozen since
+   *   (`isValidatedEvent`), so they are not validated twice. A copy, a parsed JSON or a hand-built
+   *   object is always validated.
    * - `Nats-Msg-Id` = `dedupKey(event)` (`source#id`): a retried append inside the stream's
    *   duplicate window is stored once and reported `duplicate: true` with the original sequence.
    * - With `expectedLastSubjectSequence`, the first publish carries
@@ -281,7 +284,8 @@ export class Messaging {
    */
   async append(events: readonly KoaEvent[], o: AppendOptions = {}): Promise<Array<{ seq: number; duplicate: boolean }>> {
     if (events.length === 0) return [];
-    const parsed = events.map((e) => parseEvent(e));
+    // createEvent's results are validated and deep-frozen (the brand): validating them again cannot fail
+    const parsed = events.map((e) => (isValidatedEvent(e) ? e : parseEvent(e)));
     const subject = eventSubject(parsed[0]);
     for (let i = 1; i < parsed.length; i++) {
       const s = eventSubject(parsed[i]);
@@ -294,7 +298,8 @@ export class Messaging {
     for (const e of parsed) {
       const hdrs: Record<string, string> = {};
       injectTraceHeaders(hdrs, e.traceparent);
-      const ack = await this.publishInternal(subject, encoder.encode(JSON.stringify(e)), { msgId: dedupKey(e), headers: hdrs, expectedLastSubjectSequence: expected });
+      // Buffer.from (a Uint8Array) encodes UTF-8 ~2x faster than TextEncoder for event-sized strings
+      const ack = await this.publishInternal(subject, Buffer.from(JSON.stringify(e), 'utf8'), { msgId: dedupKey(e), headers: hdrs, expectedLastSubjectSequence: expected });
       acks.push(ack);
       if (expected !== undefined) expected = ack.seq;
     }
