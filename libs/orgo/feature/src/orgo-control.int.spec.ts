@@ -4,7 +4,7 @@ import { buildTaskIdFor, caseIdFor, commandForOutcome, decide, initialState, ope
 import { Messaging } from '@koa/platform/messaging';
 import { createServiceApp, type ServiceApp } from '@koa/platform/service';
 import { PrivateNatsServer, createThrowAwayDatabase, eventually, freePort, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
-import { ORGO_CONFIG_SCHEMA, ORGO_CONSUMERS, ORGO_DB_SCHEMA, ORGO_ENTITIES, ORGO_MIGRATIONS, OrgoFeatureModule } from '@koa/orgo/feature';
+import { ORGO_CONFIG_SCHEMA, ORGO_CONSUMERS, ORGO_DB_SCHEMA, ORGO_DURABLES, ORGO_ENTITIES, ORGO_MIGRATIONS, OrgoFeatureModule } from '@koa/orgo/feature';
 
 const NOW = '2026-03-01T12:00:00.000Z';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON responses asserted with toMatchObject
@@ -230,6 +230,7 @@ describe('orgo-control (real NATS + Postgres, through the Nest app)', () => {
   });
 
   it('an outcome for a Case that does not exist is dead-lettered CASE_NOT_FOUND; the consumer goes on', async () => {
+    // build outcomes are read by their own durable (its dead-letter subject is koa.dlq.<durable>)
     const ghost = 'c-0000000000000000000000000000000000000000';
     const { seq } = (await client.append([
       createEvent(BuildFailed, {
@@ -238,7 +239,7 @@ describe('orgo-control (real NATS + Postgres, through the Nest app)', () => {
       }),
     ]))[0];
     const dlq = await eventually(async () => {
-      const m = await client.lastMessage(STREAMS.deadLetters.name, subjects.deadLetter('orgo-control'));
+      const m = await client.lastMessage(STREAMS.deadLetters.name, subjects.deadLetter(ORGO_DURABLES.builds));
       expect(m?.headers['Koa-Original-Seq']).toBe(String(seq));
       return m;
     }, { what: 'dead-letter record' });
@@ -251,6 +252,9 @@ describe('orgo-control (real NATS + Postgres, through the Nest app)', () => {
       const view = await json(await fetch(`${base}/v1/tenants/${tenant}/cases?status=open`));
       expect(view.items.map((c: { caseId: string }) => c.caseId)).toContain(c4);
     }, { what: 'read model after the dead letter' });
+    // ...and so are later outcomes on the durable that dead-lettered the ghost's
+    await client.append([packCompiled(c4, 'b-4')]);
+    await eventually(async () => expect(await caseEvents(c4)).toHaveLength(4), { what: 'outcome after the dead letter' });
   });
 
   it('GET an unknown case ⇒ 404 CASE_NOT_FOUND', async () => {

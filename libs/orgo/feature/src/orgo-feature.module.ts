@@ -6,7 +6,7 @@ import { DataSource, type EntityList, type Migration } from '@koa/platform/persi
 import { baseConfigSchema } from '@koa/platform/service';
 import { CaseService } from './case.service';
 import { CasesController } from './cases.controller';
-import { ORGO_DURABLE, OrgoEventsController } from './orgo.consumer';
+import { ORGO_DURABLES, OrgoEventsController } from './orgo.consumer';
 
 /**
  * The orgo-control feature: the operator API (`CasesController`), the outcome/read-model consumer
@@ -21,8 +21,12 @@ import { ORGO_DURABLE, OrgoEventsController } from './orgo.consumer';
 })
 export class OrgoFeatureModule {}
 
-/** Durable JetStream consumers served by orgo-control's handlers. */
-export const ORGO_CONSUMERS: ConsumerSpec[] = [{ durable: ORGO_DURABLE, filterSubject: filters.allEvents, kind: 'event' }];
+/** Durable JetStream consumers served by orgo-control's handlers: one per aggregate read ({@link ORGO_DURABLES}). */
+export const ORGO_CONSUMERS: ConsumerSpec[] = [
+  { durable: ORGO_DURABLES.cases, filterSubject: filters.aggregate('case'), kind: 'event' },
+  { durable: ORGO_DURABLES.builds, filterSubject: filters.aggregate('build'), kind: 'event' },
+  { durable: ORGO_DURABLES.releases, filterSubject: filters.aggregate('release'), kind: 'event' },
+];
 /** The service's own Postgres schema. */
 export const ORGO_DB_SCHEMA = ORGO_SCHEMA;
 /** TypeORM entities of the service (none: the read model uses plain SQL through the DataSource). */

@@ -7,13 +7,20 @@ import { KoaEventContext, KoaEventExceptionFilter } from '@koa/platform/messagin
 import type { EntityManager } from '@koa/platform/persistence';
 import { CaseService } from './case.service';
 
-/** The one durable consumer of orgo-control (nats-server 2.9: one filter per consumer ⇒ `koa.evt.>`). */
-export const ORGO_DURABLE = 'orgo-control';
+/**
+ * The durable consumers of orgo-control, one per aggregate it reads (nats-server 2.9: one filter
+ * per consumer), so that an outcome never waits behind the read model's transactions:
+ * - `cases` (`koa.evt.*.case.*`): the four Case events ⇒ the `orgo.cases` read model;
+ * - `builds` (`koa.evt.*.build.*`): PackCompiled, BuildFailed ⇒ recorded on their Case;
+ * - `releases` (`koa.evt.*.release.*`): ReleaseActivated, ReleaseRefused ⇒ recorded on their Case.
+ * (Until issue 4 this was ONE durable `orgo-control` on `koa.evt.>`; docs/decisions.md.)
+ */
+export const ORGO_DURABLES = { cases: 'orgo-control-cases', builds: 'orgo-control-builds', releases: 'orgo-control-releases' } as const;
 
 /**
- * Event side of orgo-control, in stream order:
+ * Event side of orgo-control, each durable in stream order:
  * - build and release outcomes (PackCompiled, BuildFailed, ReleaseActivated, ReleaseRefused) are
- *   recorded on their Case (`CaseService.recordOutcome`);
+ *   recorded on their Case (`CaseService.recordOutcome`, which reads the Case from the event log);
  * - Case events feed the `orgo.cases` read model inside the inbox transaction.
  * Every other event type has no handler and is acked by the transport.
  */
