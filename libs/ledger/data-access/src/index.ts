@@ -2,6 +2,9 @@ export { LEDGER_MIGRATIONS } from './migrations';
 export { LEDGER_ENTITIES, LedgerEntryEntity, LedgerHeadEntity, ProjectionStateEntity } from './entities';
 export {
   appendToLedger,
+  appendParked,
+  ACCEPT_GAPS,
+  type AppendFence,
   verifyLedger,
   readHead,
   listEntries,

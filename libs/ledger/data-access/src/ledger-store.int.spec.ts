@@ -4,7 +4,7 @@ import { openDataSource } from '@koa/platform/persistence';
 import { createThrowAwayDatabase, type ThrowAwayDatabase } from '@koa/platform/testing';
 import { applyUpserts, caseStory, emptyRows, evolveAll, PROJECTION_TABLES, releaseStory, rowKey, selectCaseRecords, selectReleaseRecords, type MemoryRows } from '@koa/ledger/domain';
 import { releaseStoryEvents } from '../../domain/src/testing';
-import { appendToLedger, LEDGER_ENTITIES, LEDGER_MIGRATIONS, loadCaseRecords, loadReleaseRecords, readHead, rebuildProjections, verifyLedger, writeUpsert, writeUpserts, type ReplaySource } from './index';
+import { ACCEPT_GAPS, appendToLedger, LEDGER_ENTITIES, LEDGER_MIGRATIONS, loadCaseRecords, loadReleaseRecords, readHead, rebuildProjections, verifyLedger, writeUpsert, writeUpserts, type ReplaySource } from './index';
 
 /** Stored form of an event: the JSON the stream would hold. */
 const stored = (e: AnyKoaEvent) => JSON.parse(JSON.stringify(e));
@@ -51,7 +51,7 @@ describe('ledger store (real Postgres)', () => {
     db = await createThrowAwayDatabase('ledger_store');
     ds = await openDataSource({ url: db.url, schema: 'ledger', entities: LEDGER_ENTITIES, migrations: LEDGER_MIGRATIONS });
     for (const { event, seq } of all) {
-      await ds.transaction((em) => appendToLedger(em, { seq, subject: subjectOf(event), stored: stored(event), event }));
+      await ds.transaction((em) => appendToLedger(em, { seq, subject: subjectOf(event), stored: stored(event), event }, ACCEPT_GAPS));
     }
   });
   afterAll(async () => {
@@ -66,12 +66,12 @@ describe('ledger store (real Postgres)', () => {
 
   it('a redelivered seq is not appended twice; an older unseen seq is refused (HANDLER_REJECTED)', async () => {
     const { event, seq } = all[4];
-    const again = await ds.transaction((em) => appendToLedger(em, { seq, subject: subjectOf(event), stored: stored(event), event }));
+    const again = await ds.transaction((em) => appendToLedger(em, { seq, subject: subjectOf(event), stored: stored(event), event }, ACCEPT_GAPS));
     expect(again).toEqual({ appended: false, position: 4 });
-    const late = ds.transaction((em) => appendToLedger(em, { seq: 4, subject: subjectOf(event), stored: stored(event), event }));
+    const late = ds.transaction((em) => appendToLedger(em, { seq: 4, subject: subjectOf(event), stored: stored(event), event }, ACCEPT_GAPS));
     await expect(late).rejects.toMatchObject({ code: 'HANDLER_REJECTED' });
     const forged = { ...stored(event), id: 'forged' };
-    await expect(ds.transaction((em) => appendToLedger(em, { seq, subject: subjectOf(event), stored: forged, event }))).rejects.toMatchObject({ code: 'LEDGER_CHAIN_BROKEN' });
+    await expect(ds.transaction((em) => appendToLedger(em, { seq, subject: subjectOf(event), stored: forged, event }, ACCEPT_GAPS))).rejects.toMatchObject({ code: 'LEDGER_CHAIN_BROKEN' });
     expect((await readHead(ds)).size).toBe(all.length);
   });
 

@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { KoaRefusal, type AnyKoaEvent, type Digest } from '@koa/contracts';
+import { KoaRefusal, parseEvent, type AnyKoaEvent, type Digest } from '@koa/contracts';
 import {
   CHAIN_START,
   eventDigestOf,
@@ -116,25 +116,75 @@ export interface StoredEvent {
   readonly event: AnyKoaEvent;
 }
 
-export type AppendResult = { readonly appended: true; readonly entry: LedgerEntry; readonly position: number } | { readonly appended: false; readonly position: number };
+export type AppendResult =
+  | { readonly appended: true; readonly entry: LedgerEntry; readonly position: number }
+  /** already in the ledger (a redelivery) */
+  | { readonly appended: false; readonly position: number }
+  /** ahead of a message that may still become an entry: kept in `ledger.pending`, appended right after it */
+  | { readonly appended: false; readonly parked: true };
+
+/**
+ * Decides a gap in front of an append: `gapDecided(from, to)` answers whether EVERY stream
+ * message with seq in `[from, to]` has been decided for good as NOT a ledger entry (dead-lettered,
+ * a duplicate `source#id`, or not an event of the filter) — parked messages are not in such a
+ * gap: they are appended first. The service answers it from the durable consumer's ack floor
+ * (every message at or below it was acked or terminated, and the ledger acks a message only after
+ * it committed it as an entry or parked it); `false` when unsure.
+ */
+export interface AppendFence {
+  gapDecided(fromSeq: number, toSeq: number): Promise<boolean>;
+}
+
+/** A fence for callers that deliver the stream in order by construction and skip seqs on purpose (tests, tools). */
+export const ACCEPT_GAPS: AppendFence = { gapDecided: async () => true };
+
+/**
+ * What one transaction knows about the head after its first append: it holds the head row lock
+ * from then on, so later appends of the same transaction (a batch) need no `SELECT … FOR UPDATE`.
+ * Only a prediction: every append's statement re-checks it (the head UPDATE matches the expected
+ * size, seq and hash or the append fails), so a stale entry can never fork the chain.
+ */
+interface HeldHead {
+  head: LedgerHead;
+  tenant: string | undefined;
+}
+const heldHeads = new WeakMap<EntityManager, HeldHead>();
+
+/** Parked messages read per query while appending them. */
+const PARKED_PAGE = 500;
 
 /**
  * Appends one event to the chain and applies every projection, in the transaction of `em`
  * (which MUST be inside a transaction: the head row is locked `FOR UPDATE` until it commits,
- * so concurrent replicas serialise and still build ONE chain).
+ * so concurrent replicas serialise and still build ONE chain, in stream order).
  *
- * - a seq already in the ledger ⇒ `{ appended: false }` (a redelivery), nothing written;
- * - a seq lower than the head's ⇒ HANDLER_REJECTED (the stream order was not kept; the
- *   ledger consumer runs with maxAckPending 1 so this means a misconfiguration);
+ * - a seq already in the ledger ⇒ `{ appended: false, position }` (a redelivery), nothing written;
+ * - the next seq (head seq + 1) ⇒ appended, then any parked messages that now follow on;
+ * - a seq further on: parked messages before it are appended first (as far as order allows);
+ *   then it is appended if `fence.gapDecided(head seq + 1, seq - 1)` (nothing in between can
+ *   still become an entry), else PARKED in `ledger.pending` (committed with the delivery, which
+ *   can then be acked): the append that fills the gap — on this replica or another — appends it
+ *   right after itself; `appendParked` does it when the gap is decided otherwise;
+ * - a seq lower than the head's that is not in the ledger ⇒ HANDLER_REJECTED (stream order was not
+ *   kept — the parking above exists so that this cannot happen);
  * - a seq already recorded with a different event digest ⇒ LEDGER_CHAIN_BROKEN.
  *
- * Two round trips in the common case: (1) lock the head (and set `koa.tenant`); (2) ONE
- * statement (data-modifying CTEs) that inserts the entry, advances the head, upserts
- * `projection_state` and writes the event's projection rows (folded, multi-row per table).
- * Only a seq at or below the head's (a redelivery) costs one more `SELECT` of the entry.
+ * Round trips: the first append of a transaction locks the head (and sets `koa.tenant`); later
+ * ones reuse what that transaction holds (another tenant costs one `set_config`); then ONE
+ * statement (data-modifying CTEs) that advances the head — guarded: only if it still is what this
+ * append chained onto, else CONCURRENCY_CONFLICT (retryable) — inserts the entry, upserts
+ * `projection_state`, writes the event's projection rows (folded, multi-row per table) and says
+ * whether a message is parked after it. A redelivery (seq at or below the head's) costs one more
+ * `SELECT` of the entry.
  */
-export async function appendToLedger(em: EntityManager, e: StoredEvent): Promise<AppendResult> {
-  const head = await lockHead(em, e.event.tenantid);
+export async function appendToLedger(em: EntityManager, e: StoredEvent, fence: AppendFence): Promise<AppendResult> {
+  let held = heldHeads.get(em);
+  const fresh = !held;
+  if (!held) {
+    held = { head: await lockHead(em, e.event.tenantid), tenant: e.event.tenantid };
+    heldHeads.set(em, held);
+  }
+  const head = held.head;
   if (e.seq <= head.lastSeq) {
     // read after the lock: an entry committed by another replica while we waited is visible
     const existing: Array<{ position: string; event_digest: string }> = await em.query('SELECT position, event_digest FROM ledger.entries WHERE seq = $1', [e.seq]);
@@ -144,23 +194,98 @@ export async function appendToLedger(em: EntityManager, e: StoredEvent): Promise
       }
       return { appended: false, position: Number(existing[0].position) };
     }
+    if (!fresh) {
+      // never refuse on what an earlier append of this transaction held: lock and read afresh
+      heldHeads.delete(em);
+      return appendToLedger(em, e, fence);
+    }
     throw new KoaRefusal('HANDLER_REJECTED', `stream seq ${e.seq} arrived after seq ${head.lastSeq} was recorded: the ledger keeps stream order and refuses it`, { seq: e.seq, headSeq: head.lastSeq });
+  }
+  if (e.seq > head.lastSeq + 1) {
+    await appendParkedIn(em, held, fence, e.seq);
+    if (e.seq > held.head.lastSeq + 1 && !(await fence.gapDecided(held.head.lastSeq + 1, e.seq - 1))) {
+      await em.query('INSERT INTO ledger.pending (seq, subject, message) VALUES ($1, $2, $3) ON CONFLICT (seq) DO NOTHING', [e.seq, e.subject, JSON.stringify(e.stored)]);
+      return { appended: false, parked: true };
+    }
+  }
+  const { entry, position, parkedNext } = await appendEntry(em, held, e);
+  if (parkedNext) await appendParkedIn(em, held, fence);
+  return { appended: true, entry, position };
+}
+
+/**
+ * Appends parked messages whose gap in front has been decided meanwhile (e.g. the message they
+ * waited for was dead-lettered), in its own transaction; the service runs it periodically.
+ * Returns how many were appended.
+ */
+export async function appendParked(ds: DataSource, fence: AppendFence): Promise<number> {
+  const any: unknown[] = await ds.query('SELECT 1 FROM ledger.pending LIMIT 1');
+  if (!any.length) return 0;
+  return ds.transaction(async (em) => {
+    const held: HeldHead = { head: await lockHead(em), tenant: undefined };
+    const before = held.head.size;
+    await appendParkedIn(em, held, fence);
+    return held.head.size - before;
+  });
+}
+
+/**
+ * Appends parked messages (seq below `below` if given) in stream order while each follows on the
+ * head or its gap is decided; stops at the first that does not. The head must be held.
+ */
+async function appendParkedIn(em: EntityManager, held: HeldHead, fence: AppendFence, below?: number): Promise<void> {
+  for (;;) {
+    const rows: Array<{ seq: string; subject: string; message: string }> = await em.query(
+      `SELECT seq, subject, message FROM ledger.pending WHERE seq > $1${below === undefined ? '' : ' AND seq < $3'} ORDER BY seq LIMIT $2`,
+      below === undefined ? [held.head.lastSeq, PARKED_PAGE] : [held.head.lastSeq, PARKED_PAGE, below],
+    );
+    for (const r of rows) {
+      const seq = Number(r.seq);
+      if (seq > held.head.lastSeq + 1 && !(await fence.gapDecided(held.head.lastSeq + 1, seq - 1))) return;
+      const stored = JSON.parse(r.message) as RecordableEnvelope;
+      await appendEntry(em, held, { seq, subject: r.subject, stored, event: parseEvent(stored, r.subject) });
+    }
+    if (rows.length < PARKED_PAGE) return;
+  }
+}
+
+/** The guarded one-statement append of the next entry onto the held head; says whether a message is parked after it. */
+async function appendEntry(em: EntityManager, held: HeldHead, e: StoredEvent): Promise<{ entry: LedgerEntry; position: number; parkedNext: boolean }> {
+  const head = held.head;
+  if (held.tenant !== e.event.tenantid) {
+    await setTenant(em, e.event.tenantid);
+    held.tenant = e.event.tenantid;
   }
   const entry = nextEntry(head.headHash, e.seq, e.subject, e.stored);
   const position = head.size;
   const fold = new UpsertFold();
   fold.add(evolveAll(e.event, { seq: e.seq }));
+  // p0 (the guarded head update) must be the first CTE: the entry insert and the result read it
   const pieces: SqlPiece[] = [
     piece(
-      [position, entry.seq, entry.eventId, entry.source, entry.type, entry.tenant, entry.subject, entry.time, entry.eventDigest, entry.prevHash, entry.entryHash],
-      (p) => `INSERT INTO ledger.entries (position, seq, event_id, source, type, tenant, subject, time, event_digest, prev_hash, entry_hash) VALUES (${p(0, 11)})`,
+      [position + 1, entry.seq, entry.entryHash, position, head.lastSeq, head.headHash],
+      (p) => `UPDATE ledger.head SET size = ${p(0)}, last_seq = ${p(1)}, head_hash = ${p(2)}, updated_at = now() WHERE id = 1 AND size = ${p(3)} AND last_seq = ${p(4)} AND head_hash = ${p(5)} RETURNING 1`,
     ),
-    piece([position + 1, entry.seq, entry.entryHash], (p) => `UPDATE ledger.head SET size = ${p(0)}, last_seq = ${p(1)}, head_hash = ${p(2)}, updated_at = now() WHERE id = 1`),
+    piece(
+      [position, entry.seq, entry.eventId, entry.source, entry.type, entry.tenant, entry.subject, entry.time, entry.eventDigest, entry.prevHash, entry.entryHash],
+      (p) => `INSERT INTO ledger.entries (position, seq, event_id, source, type, tenant, subject, time, event_digest, prev_hash, entry_hash) SELECT ${p(0, 11)} FROM p0`,
+    ),
     projectionStatePiece(e.seq, false),
     ...[...upsertPieces(fold).values()].flat(),
+    piece([e.seq], (p) => `DELETE FROM ledger.pending WHERE seq = ${p(0)}`),
+    piece([e.seq], (p) => `SELECT (SELECT count(*) FROM p0)::int AS moved, EXISTS (SELECT 1 FROM ledger.pending WHERE seq > ${p(0)}) AS parked_next`),
   ];
-  for (const s of combinePieces(pieces)) await em.query(s.text, s.params);
-  return { appended: true, entry, position };
+  const statements = combinePieces(pieces);
+  if (statements.length !== 1) throw new KoaRefusal('HANDLER_REJECTED', `event seq ${e.seq} writes too many projection rows for one append statement`, { seq: e.seq });
+  const rows: Array<{ moved: number; parked_next: boolean }> = await em.query(statements[0].text, statements[0].params);
+  if (rows[0]?.moved !== 1) {
+    // the head is not what this transaction held (its savepoint was rolled back): nothing of this
+    // append may stay — fail it (retryable), and lock afresh on the next attempt
+    heldHeads.delete(em);
+    throw new KoaRefusal('CONCURRENCY_CONFLICT', `the ledger head moved under the append of stream seq ${e.seq}; retried`, { seq: e.seq });
+  }
+  held.head = { size: position + 1, lastSeq: entry.seq, headHash: entry.entryHash };
+  return { entry, position, parkedNext: rows[0].parked_next };
 }
 
 /** A SQL piece whose text uses `p(i)` for placeholder i (or `p(i, n)` for n consecutive ones). */

@@ -116,4 +116,18 @@ BEGIN
 END $$;
 `,
   },
+  {
+    id: '0004-ledger-pending',
+    up: `
+-- deliveries that arrived ahead of a message that may still become an entry (another replica's
+-- batch, a retried delivery): kept here, committed with their delivery, and appended to the chain
+-- right after the message they wait for (appendToLedger). Global like the chain tables.
+CREATE TABLE ledger.pending (
+  seq       bigint PRIMARY KEY CHECK (seq > 0),
+  subject   text   NOT NULL,
+  message   text   NOT NULL,
+  parked_at timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
 ];

@@ -7,7 +7,8 @@ export {
   LEDGER_MIGRATIONS,
   LEDGER_CONFIG_SCHEMA,
 } from './ledger-feature.module';
-export { LedgerService } from './ledger.service';
+export { LedgerService, PARKED_CHECK_MS } from './ledger.service';
 export { LedgerEventsController, LEDGER_EVENT_TYPES } from './ledger-events.controller';
 export { LedgerHttpController } from './ledger-http.controller';
 export { jetStreamReplaySource } from './replay-source';
+export { ackFloorFence } from './ack-floor-fence';

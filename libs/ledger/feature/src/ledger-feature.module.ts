@@ -6,7 +6,7 @@ import { baseConfigSchema } from '@koa/platform/service';
 import { LEDGER_DB_SCHEMA as SCHEMA, LEDGER_ENTITIES as ENTITIES, LEDGER_MIGRATIONS as MIGRATIONS } from '@koa/ledger/data-access';
 import { LedgerEventsController } from './ledger-events.controller';
 import { LedgerHttpController } from './ledger-http.controller';
-import { LedgerService } from './ledger.service';
+import { LEDGER_DURABLE, LedgerService } from './ledger.service';
 
 /**
  * The audit-ledger service: records EVERY event of KOA_EVENTS in the hash chain and the
@@ -20,15 +20,18 @@ import { LedgerService } from './ledger.service';
 })
 export class LedgerFeatureModule {}
 
-/** The durable consumer name of the ledger. */
-export const LEDGER_DURABLE = 'audit-ledger';
+export { LEDGER_DURABLE };
 
 /**
- * One durable consumer over every event. `maxAckPending: 1`: the server hands out one message
- * at a time across ALL replicas, so entries are appended in stream order (the chain head lock
- * makes concurrent replicas still build one chain).
+ * One durable consumer over every event, in batches (the transport's default: up to 256
+ * deliveries per pull and per inbox transaction, which then locks the chain head once), with
+ * `ordering: 'strict'`: a batch stops at its first retryable failure and the messages after it
+ * wait for it. Across replicas, which the server hands messages to alternately, stream order is
+ * kept by the ledger itself: an append chains onto the head's seq + 1, or follows a gap the
+ * durable has decided for good (its ack floor, `ackFloorFence`); a delivery that is ahead of an
+ * undecided message is parked and appended right after it (docs/audit-ledger.md §1).
  */
-export const LEDGER_CONSUMERS: ConsumerSpec[] = [{ durable: LEDGER_DURABLE, filterSubject: filters.allEvents, maxAckPending: 1 }];
+export const LEDGER_CONSUMERS: ConsumerSpec[] = [{ durable: LEDGER_DURABLE, filterSubject: filters.allEvents, ordering: 'strict' }];
 /** The service's own Postgres schema. */
 export const LEDGER_DB_SCHEMA = SCHEMA;
 /** TypeORM entities of the service (from its data-access lib). */

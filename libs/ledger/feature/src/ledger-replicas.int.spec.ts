@@ -1,4 +1,4 @@
-import { ConsumerActivated, createEvent, type AnyKoaEvent } from '@koa/contracts';
+import { ConsumerActivated, createEvent, dedupKey, subjectOf, type AnyKoaEvent } from '@koa/contracts';
 import { Messaging } from '@koa/platform/messaging';
 import { DataSource } from '@koa/platform/persistence';
 import { createServiceApp, type ServiceApp } from '@koa/platform/service';
@@ -78,5 +78,32 @@ describe('audit-ledger replicas', () => {
       expect(await ledger.releaseStory(s.ids.tenant, s.ids.releaseId)).toEqual(releaseStory(selectReleaseRecords(reference, s.ids.tenant, s.ids.releaseId)));
     }
     expect((await ledger.releaseStory('acme', stories[0].ids.releaseId)).consumers).toHaveLength(23);
+    expect(await ds.query('SELECT seq FROM ledger.pending')).toEqual([]);
+  });
+
+  it('a pipelined burst shared by both replicas in interleaved batches: one chain in stream order, nothing lost, doubled or left parked', async () => {
+    const ledger = replicas[1].app.get(LedgerService);
+    const ds = replicas[0].app.get(DataSource);
+    const before = (await ledger.verify()).size;
+    const burst: AnyKoaEvent[] = Array.from({ length: 300 }, (_, i) =>
+      createEvent(ConsumerActivated, {
+        id: `burst-${i}`,
+        time: '2026-01-04T00:00:00.000Z',
+        source: 'runtime',
+        tenant: i % 3 === 0 ? 'globex' : 'acme',
+        aggregateId: `edge-b${i}`,
+        actor: `consumer:edge-b${i}`,
+        data: { consumerId: `edge-b${i}`, env: 'prod', channel: 'stable', releaseId: 'rel-burst', version: 1, packDigest: `sha256:${'b'.repeat(64)}`, activatedAt: '2026-01-04T00:00:00.000Z' },
+      }) as AnyKoaEvent,
+    );
+    // one connection, sent back to back: stream order is the order sent
+    const acks = await Promise.all(burst.map((e) => publisher.publish(subjectOf(e), new TextEncoder().encode(JSON.stringify(e)), { msgId: dedupKey(e) })));
+    expect(acks.map((a) => a.seq)).toEqual([...acks.map((a) => a.seq)].sort((x, y) => x - y));
+    await eventually(async () => (await ledger.verify()).size === before + burst.length, { timeoutMs: 60_000, what: 'the whole burst recorded' });
+    const rows: Array<{ event_id: string; seq: string }> = await ds.query('SELECT event_id, seq FROM ledger.entries WHERE position >= $1 ORDER BY position', [before]);
+    expect(rows.map((r) => r.event_id)).toEqual(burst.map((e) => e.id));
+    expect(rows.map((r) => Number(r.seq))).toEqual(acks.map((a) => a.seq));
+    expect(await ds.query('SELECT seq FROM ledger.pending')).toEqual([]);
+    expect(await ledger.verify()).toMatchObject({ ok: true, size: before + burst.length });
   });
 });
