@@ -1,4 +1,4 @@
-import { DEFAULT_INBOUND_CONCURRENCY, INGEST_CONFIG_SCHEMA } from './config';
+import { DEFAULT_INBOUND_CONCURRENCY, INBOUND_BATCH, INGEST_CONFIG_SCHEMA } from './config';
 import { INGEST_INBOUND_DURABLE } from './inbound.consumer';
 import { ingestConsumers } from './ingest-feature.module';
 
@@ -20,7 +20,7 @@ describe('ingest-gateway configuration', () => {
 
   it('the inbound consumer takes the configured concurrency; the projection keeps the default (stream order)', () => {
     const [inbound, projection] = ingestConsumers({ INGEST_INBOUND_CONCURRENCY: 3 });
-    expect(inbound).toMatchObject({ durable: INGEST_INBOUND_DURABLE, kind: 'raw', batch: 16, concurrency: 3 });
+    expect(inbound).toMatchObject({ durable: INGEST_INBOUND_DURABLE, kind: 'raw', batch: INBOUND_BATCH, concurrency: 3 });
     expect(projection.concurrency).toBeUndefined();
   });
 });

@@ -288,8 +288,8 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
       expect(INGEST_CONSUMERS.find((c) => c.durable === INGEST_INBOUND_DURABLE)).toMatchObject({ batch: INBOUND_BATCH, concurrency: DEFAULT_INBOUND_CONCURRENCY });
       expect(DEFAULT_INBOUND_CONCURRENCY).toBeGreaterThan(1);
       const run = Date.now();
-      // 48 messages = 3 batches; every 4th content repeats, so lanes capture the same digest at the same time
-      const contents = Array.from({ length: 48 }, (_, i) => `burst ${run} ${i % 4 === 3 ? 'repeat' : i}`);
+      // 3 batches' worth; every 4th content repeats, so lanes capture the same digest at the same time
+      const contents = Array.from({ length: 3 * INBOUND_BATCH }, (_, i) => `burst ${run} ${i % 4 === 3 ? 'repeat' : i}`);
       await Promise.all(contents.map((content, i) => publish({ encoding: 'utf8', content, mediaType: 'text/plain', sourceRef: `burst/${i}` }, `m-burst-${run}-${i}`)));
       const distinct = [...new Set(contents)];
       await eventually(
