@@ -5,6 +5,7 @@ import { Client } from 'pg';
 import { connect } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import { OBJECT_STORES } from '@koa/contracts';
 import { Messaging } from '@koa/platform/messaging';
 import { eventually } from '@koa/platform/testing';
 import { loadTrustRoot } from '@koa/release/verify';
@@ -100,6 +101,8 @@ class ChainProbe {
   /** `<stream>.<seq>` ⇒ what was delivered under that sequence (acks name only the sequence) */
   private readonly delivered = new Map<string, { corr: string; label: string }>();
   private readonly subs: Subscription[] = [];
+  /** object-store traffic of `koa-packs` (no Case id on it): attributed to a Case by time, in `take` */
+  private readonly packReads: Array<{ t: bigint; kind: 'lookup' | 'bytes' }> = [];
 
   private constructor(private readonly nc: NatsConnection) {}
 
@@ -115,8 +118,13 @@ class ChainProbe {
       const corr = noticeCaseId(m.data);
       if (corr) probe.mark(corr, 'pub notice', t);
     });
+    // konnaxion-release reading a pack from `koa-packs`: the object's info (a JetStream API get) and its chunks
+    probe.listen('$JS.API.>', (m, t) => {
+      if (m.subject.includes(`.${PACKS_STREAM}`)) probe.packReads.push({ t, kind: 'lookup' });
+    });
     probe.listen('_INBOX.>', (m, t) => {
       const ack = m.reply ? parseAckSubject(m.reply) : undefined;
+      if (ack?.stream === PACKS_STREAM) probe.packReads.push({ t, kind: 'bytes' });
       if (!ack || (ack.stream !== 'KOA_EVENTS' && ack.stream !== 'KOA_RELEASES')) return;
       const e = ack.stream === 'KOA_RELEASES' ? { corr: noticeCaseId(m.data), label: 'notice' } : labelOf(m.data);
       if (!e?.corr) return;
@@ -145,10 +153,22 @@ class ChainProbe {
     if (!list.some((x) => x.key === key)) list.push({ t, key });
   }
 
-  /** The milestones of one Case in ms after `t0`, and forgets them. */
+  /**
+   * The milestones of one Case in ms after `t0`, and forgets them. The pack download of the
+   * operation is the first `koa-packs` lookup and chunk after its notice reached the client (the
+   * suite runs one operation at a time).
+   */
   take(corr: string, t0: bigint): Map<string, number> {
     const list = this.marks.get(corr) ?? [];
     this.marks.delete(corr);
+    const notice = list.find((x) => x.key === 'dlv client notice')?.t;
+    const done = list.find((x) => x.key === 'activated')?.t;
+    if (notice !== undefined && done !== undefined) {
+      for (const kind of ['lookup', 'bytes'] as const) {
+        const hit = this.packReads.find((r) => r.kind === kind && r.t > notice && r.t < done);
+        if (hit) list.push({ t: hit.t, key: `srv packs ${kind}` });
+      }
+    }
     return new Map(list.map((x) => [x.key, Number(x.t - t0) / 1e6]));
   }
 
@@ -162,6 +182,9 @@ class ChainProbe {
     await this.nc.close().catch(() => undefined);
   }
 }
+
+/** the object store the packs are served from (`OBJECT_STORES.packs`) */
+const PACKS_STREAM = `OBJ_${OBJECT_STORES.packs.bucket}`;
 
 /** `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>` (nats-server 2.9 form) */
 function parseAckSubject(subject: string): { stream: string; consumer: string; seq: number } | undefined {
@@ -200,13 +223,14 @@ function noticeCaseId(data: Uint8Array): string | undefined {
  * milestone to this one. "hop" segments are deliveries by a durable pull consumer (or the
  * client's feed); the others are work inside one service.
  */
-const CHAIN: ReadonlyArray<readonly [segment: string, milestone: string, short: string]> = [
+const CHAIN: ReadonlyArray<readonly [segment: string, milestone: string | readonly string[], short: string]> = [
   ['orgo: POST ⇒ CaseOpened appended', 'pub case.opened', 'orgo-open'],
   ['orgo: ⇒ TaskRequested(build) appended', 'pub task.requested:build', 'orgo-task'],
   ['hop 1 orgo ⇒ pipeline-worker (delivery)', 'dlv pipeline-worker task.requested:build', 'HOP1'],
   ['pipeline: ⇒ BuildStarted appended', 'pub build.started', 'build-start'],
   ['pipeline: inputs + build + store pack ⇒ PackCompiled appended', 'pub pack.compiled', 'build'],
-  ['hop 2 pipeline-worker ⇒ orgo (delivery)', 'dlv orgo-control pack.compiled', 'HOP2'],
+  // orgo-control's outcomes durable (one durable on `koa.evt.>` before issue 4's split)
+  ['hop 2 pipeline-worker ⇒ orgo (delivery)', ['dlv orgo-control-builds pack.compiled', 'dlv orgo-control pack.compiled'], 'HOP2'],
   ['orgo: ⇒ TaskRequested(release) appended', 'pub task.requested:release', 'orgo-outcome'],
   ['hop 3 orgo ⇒ konnaxion-release (delivery)', 'dlv konnaxion-release task.requested:release', 'HOP3'],
   ['release: facts + verify ⇒ ReleaseVerified appended', 'pub release.verified', 'verify'],
@@ -214,7 +238,9 @@ const CHAIN: ReadonlyArray<readonly [segment: string, milestone: string, short: 
   ['release: sign ⇒ ReleaseActivated appended', 'pub release.activated', 'sign'],
   ['release: ⇒ notice published', 'pub notice', 'publish'],
   ['hop 4 konnaxion-release ⇒ client (notice delivered)', 'dlv client notice', 'HOP4'],
-  ['client: verify + download + persist ⇒ activated', 'activated', 'client'],
+  ['client: verify notice + GET ⇒ release looks the pack up in koa-packs', 'srv packs lookup', 'get'],
+  ['release: ⇒ first pack bytes out of koa-packs', 'srv packs bytes', 'store'],
+  ['client: download + verify + persist ⇒ activated', 'activated', 'client'],
 ];
 const segmentKey = (i: number): string => `seg ${String(i + 1).padStart(2, '0')} ${CHAIN[i][0]}`;
 /** consumer deliveries on the sequential path (the "hop" segments above) */
@@ -237,7 +263,7 @@ let waiters = new Map<number, () => void>();
 let lastActivated = 0;
 let probe: ChainProbe | undefined;
 /** the durable consumers of the stack (named in the probe's figures; other consumers are reads) */
-const DURABLES = ['orgo-control', 'pipeline-worker', 'konnaxion-release', 'konnaxion-release-channels', 'audit-ledger', 'ingest-gateway-snapshots'];
+const DURABLES = ['orgo-control', 'orgo-control-cases', 'orgo-control-builds', 'orgo-control-releases', 'pipeline-worker', 'konnaxion-release', 'konnaxion-release-channels', 'audit-ledger', 'ingest-gateway-snapshots'];
 
 // anchor
 let anchorNc: NatsConnection | undefined;
@@ -409,18 +435,20 @@ const fmtMs = (v: number | undefined): string => (v === undefined || Number.isNa
 function chainBreakdown(timelines: ReadonlyArray<Map<string, number>>): { extra: Record<string, number>; missing: string[] } {
   const extra: Record<string, number> = { hops: CHAIN_HOPS };
   const missing = new Set<string>();
+  const at = (tl: Map<string, number>, milestone: string | readonly string[]): number | undefined =>
+    (typeof milestone === 'string' ? [milestone] : milestone).map((m) => tl.get(m)).find((v) => v !== undefined);
   CHAIN.forEach(([, milestone], i) => {
     const prev = i === 0 ? undefined : CHAIN[i - 1][1];
     const values = timelines.flatMap((tl) => {
-      const end = tl.get(milestone);
-      const start = prev === undefined ? 0 : tl.get(prev);
-      if (end === undefined) missing.add(milestone);
+      const end = at(tl, milestone);
+      const start = prev === undefined ? 0 : at(tl, prev);
+      if (end === undefined) missing.add(typeof milestone === 'string' ? milestone : milestone[0]);
       return end === undefined || start === undefined ? [] : [end - start];
     });
     extra[segmentKey(i)] = percentile(values, 50);
   });
   const keys = new Set(timelines.flatMap((tl) => [...tl.keys()]));
-  const at = [...keys].map((k) => [k, percentile(timelines.flatMap((tl) => (tl.has(k) ? [tl.get(k)!] : [])), 50)] as const).sort((a, b) => a[1] - b[1]);
-  for (const [k, v] of at) extra[`at ${k}`] = v;
+  const medians = [...keys].map((k) => [k, percentile(timelines.flatMap((tl) => (tl.has(k) ? [tl.get(k)!] : [])), 50)] as const).sort((a, b) => a[1] - b[1]);
+  for (const [k, v] of medians) extra[`at ${k}`] = v;
   return { extra, missing: [...missing] };
 }
