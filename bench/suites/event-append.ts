@@ -52,8 +52,8 @@ const size = (ctx: BenchContext): number => bySize(ctx, { smoke: 500, quick: 5_0
 
 export const eventAppend: Suite = {
   name: 'event-append',
-  anchorText: 'nats.js JetStream publish with Nats-Msg-Id, pipelined (256 in flight), no async traces',
-  oursText: 'messaging.append of validated CloudEvents (same bytes, same window)',
+  anchorText: 'nats.js JetStream publish of the JSON-serialised event (serialisation timed) with Nats-Msg-Id, pipelined (256 in flight), no async traces',
+  oursText: 'messaging.append of CloudEvents made by createEvent (validated once, at creation; same bytes, same window)',
   metric: { kind: 'throughput', unit: 'events/s' },
   goal: { text: '≥ 0.8×', min: 0.8 },
   async setup(ctx) {
@@ -63,11 +63,13 @@ export const eventAppend: Suite = {
   },
   async anchor(ctx, _variant, round): Promise<Sample> {
     const events = makeEvents(size(ctx), `anchor-${round}`);
-    const payloads = events.map((e) => ({ subject: subjectOf(e), bytes: new TextEncoder().encode(JSON.stringify(e)), id: `${e.source}#${e.id}` }));
+    // a raw publisher knows its subject (computed here, untimed), but serialising the event to bytes is
+    // part of publishing it, exactly as on our side: timed (with the fastest UTF-8 encoding, Buffer.from)
+    const payloads = events.map((e) => ({ subject: subjectOf(e), event: e }));
     const js = jetstream(raw!);
     const before = await streamCount();
     const t = now();
-    const acks = await pipelined(payloads, (p) => js.publish(p.subject, p.bytes, { msgID: p.id }));
+    const acks = await pipelined(payloads, (p) => js.publish(p.subject, Buffer.from(JSON.stringify(p.event), 'utf8'), { msgID: `${p.event.source}#${p.event.id}` }));
     const s = seconds(t);
     const stored = (await streamCount()) - before;
     const dup = acks.filter((a) => a.duplicate).length;
