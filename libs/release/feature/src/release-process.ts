@@ -21,7 +21,7 @@ import {
   type KoaEvent,
   type ReleaseNoticeClaims,
 } from '@koa/contracts';
-import { ConcurrencyConflict, type BlobStore, type Messaging } from '@koa/platform/messaging';
+import { ConcurrencyConflict, type BlobStore, type Messaging, type RawMessage } from '@koa/platform/messaging';
 import type { Clock } from '@koa/platform/service';
 import {
   channelEntryBefore,
@@ -47,6 +47,12 @@ import type { ReleaseKeyProvider } from './keys';
 
 type TaskRequested = EventByType<'io.koa.orgo.task.requested.v1'>;
 type ChannelRead = { state: ChannelState; lastSequence: number; events: readonly AnyKoaEvent[] };
+type PublishCheck = [ChannelRead, RawMessage | undefined];
+interface SignedActivation {
+  readonly activated: ActivatedData;
+  readonly kid: string;
+  readonly keyEnv: string;
+}
 /** reads started before the release aggregate is known (first attempt only) */
 interface Prefetch {
   readonly facts: Promise<ReleaseFacts>;
@@ -247,7 +253,12 @@ export class ReleaseProcess {
     const { tenant, env, channel } = request;
     let channelState = await (channelRead ?? this.readChannel(tenant, env, channel));
     const advance = decideAdvance(channelState.state, { releaseId, packDigest: request.pack.digest });
+    let presigned: Promise<SignedActivation> | undefined;
     if (!advance.alreadyAdvanced) {
+      // the notice for the version being claimed is signed while the claim is appended; it is used
+      // only if the claim is stored as appended (never published otherwise: it stays in memory)
+      presigned = this.signActivation(request, releaseId, advance.entry, advance.previous);
+      presigned.catch(() => undefined); // awaited below, after the append
       const channelId = channelAggregateId(env, channel);
       const advanced = this.event(ChannelAdvanced, task, channelId, 'advanced', { env, channel, version: advance.entry.version, releaseId, packDigest: request.pack.digest }, releaseId);
       let ack: { seq: number; duplicate: boolean };
@@ -259,10 +270,31 @@ export class ReleaseProcess {
       }
       this.channelLog.appended(tenant, 'channel', channelId, channelState, [advanced], [ack]);
       // a duplicate ack means an earlier attempt stored it: read back what is really there
-      if (ack.duplicate) channelState = await this.readChannel(tenant, env, channel);
+      if (ack.duplicate) {
+        channelState = await this.readChannel(tenant, env, channel);
+        presigned = undefined;
+      }
     }
     const { entry, previous } = positionOf(channelState.state, advance, releaseId);
+    const { activated, kid, keyEnv } = await (presigned ?? this.signActivation(request, releaseId, entry, previous));
 
+    // what the publish step checks (channel head, last notice) is read while ReleaseActivated is appended
+    const check = this.publishCheck(tenant, env, channel);
+    check.catch(() => undefined); // used (and its failure reported) by ensurePublished
+    const done = await this.append(this.event(ReleaseActivated, task, releaseId, 'activated', activated), releaseSeq);
+    let stored = activated;
+    if (done.duplicate) {
+      const again = await this.readRelease(tenant, releaseId);
+      if (again.state.status !== 'activated') throw new KoaRefusal('INTERNAL', `release ${releaseId}: ReleaseActivated acknowledged as duplicate but not found`);
+      stored = again.state.activated;
+    }
+    this.log.log({ msg: 'release activated', tenant, caseId: request.caseId, releaseId, env, channel, version: entry.version, packDigest: request.pack.digest, kid, keyEnv });
+    return { outcome: 'activated', releaseId, version: stored.version, resumed: false, notice: await this.ensurePublished(tenant, stored, check) };
+  }
+
+  /** Signs the notice of `entry` with the environment's release key: the data of `ReleaseActivated`. */
+  private async signActivation(request: ReleaseRequest, releaseId: string, entry: ChannelEntry, previous: ChannelEntry | undefined): Promise<SignedActivation> {
+    const { tenant, env, channel } = request;
     const { env: keyEnv, signer } = await this.keys.signerFor(env);
     const now = this.clock.now();
     const iat = Math.floor(now.getTime() / 1000);
@@ -296,15 +328,12 @@ export class ReleaseProcess {
       notice,
       ...(previous && { previous: { releaseId: previous.releaseId, version: previous.version, packDigest: previous.packDigest } }),
     };
-    const done = await this.append(this.event(ReleaseActivated, task, releaseId, 'activated', activated), releaseSeq);
-    let stored = activated;
-    if (done.duplicate) {
-      const again = await this.readRelease(tenant, releaseId);
-      if (again.state.status !== 'activated') throw new KoaRefusal('INTERNAL', `release ${releaseId}: ReleaseActivated acknowledged as duplicate but not found`);
-      stored = again.state.activated;
-    }
-    this.log.log({ msg: 'release activated', tenant, caseId: request.caseId, releaseId, env, channel, version: entry.version, packDigest: request.pack.digest, kid: signer.kid, keyEnv });
-    return { outcome: 'activated', releaseId, version: stored.version, resumed: false, notice: await this.ensurePublished(tenant, stored) };
+    return { activated, kid: signer.kid, keyEnv };
+  }
+
+  /** The channel head and the last notice on the channel's subject (what publishing checks), read at once. */
+  private publishCheck(tenant: string, env: string, channel: string): Promise<PublishCheck> {
+    return Promise.all([this.readChannel(tenant, env, channel), this.messaging.lastMessage(STREAMS.releases.name, subjects.release(tenant, env, channel))]);
   }
 
   /**
@@ -313,10 +342,10 @@ export class ReleaseProcess {
    * Guarded by the subject's last sequence so a slower, superseded publisher can never land after
    * a newer notice.
    */
-  private async ensurePublished(tenant: string, a: ActivatedData): Promise<'published' | 'already-published' | 'superseded'> {
+  private async ensurePublished(tenant: string, a: ActivatedData, read?: Promise<PublishCheck>): Promise<'published' | 'already-published' | 'superseded'> {
     const subject = subjects.release(tenant, a.env, a.channel);
     for (let attempt = 1; ; attempt++) {
-      const [channel, last] = await Promise.all([this.readChannel(tenant, a.env, a.channel), this.messaging.lastMessage(STREAMS.releases.name, subject)]);
+      const [channel, last] = await (attempt === 1 && read ? read : this.publishCheck(tenant, a.env, a.channel));
       if (channel.state.current?.releaseId !== a.releaseId) return 'superseded';
       if (last && Buffer.from(last.data).toString('utf8') === a.notice) return 'already-published';
       try {
