@@ -392,8 +392,14 @@ export const triggerActivation: Suite = {
     await probe!.settle();
     const breakdown = chainBreakdown(cases.map((c, i) => probe!.take(c, started[i])));
     ctx.log(`    round ${round} per segment, p50 ms: ${CHAIN.map(([, , short], i) => `${short} ${fmtMs(breakdown.extra[segmentKey(i)])}`).join(' · ')}${breakdown.missing.length ? ` (missing: ${breakdown.missing.join(', ')})` : ''}`);
-    const channel = await chain!.channel(TENANT, ENV, CHANNEL);
     const st = client!.status();
+    // the channel status is konnaxion-release's read model (eventually consistent): give it time to catch up with the client, then compare
+    const channel = await eventually(async () => {
+      const c = await chain!.channel(TENANT, ENV, CHANNEL);
+      return c.version >= (st.version ?? 0) ? c : false;
+    }, { timeoutMs: 30_000, intervalMs: 50, what: 'channel status at the consumer version' })
+      .then((c) => c || chain!.channel(TENANT, ENV, CHANNEL))
+      .catch(() => chain!.channel(TENANT, ENV, CHANNEL)); // still behind: the comparison below reports it
     const ok = problems.length === 0 && closed.every((c) => c.outcome === 'succeeded') && st.state === 'active' && st.version === channel.version && st.packDigest === channel.packDigest;
     return {
       work: n,
