@@ -110,13 +110,16 @@ describe('JetStreamTransport ordering and concurrency (real nats-server, real Po
       expect(make({ ordering: 'strict', concurrency: 1 })).not.toThrow();
     });
 
-    it('a failure in the middle of a batch stops it: earlier ones commit, it is retried first, later ones wait (not run, budget unspent), stream order kept across pulls (maxAckPending > batch)', async () => {
+    it.each([
+      ['maxAckPending > batch: later messages are pulled while it waits', 12],
+      ['maxAckPending = batch: exhausted while it waits, the redelivery still arrives', 4],
+    ])('a failure in the middle of a batch stops it: earlier ones commit, it is retried first, later ones wait (not run, budget unspent), stream order kept (%s)', async (_, maxAckPending) => {
       const { durable, events, calls, drained, applied } = await run(
         12,
         async (e, ctx) => {
           if (e.id.endsWith('-5') && ctx.deliveryCount <= 2) throw new Error(`transient failure of the 6th message (delivery ${ctx.deliveryCount})`);
         },
-        { ordering: 'strict', batch: 4, maxAckPending: 12 },
+        { ordering: 'strict', batch: 4, maxAckPending },
       );
       await eventually(() => calls.length === 14, { what: '12 messages, the 6th tried three times' });
       await drained();
