@@ -1,4 +1,5 @@
 import { KoaRefusal, digestHex } from '@koa/contracts';
+import { codeUnitCompare } from '@koa/pack-format';
 import type { AttributeValue, ExtractedRecord, PipelineInput } from './types';
 
 /** Media types the extractor understands (after normalisation, see {@link normaliseMediaType}). */
@@ -8,7 +9,8 @@ export type SupportedMediaType = (typeof SUPPORTED_MEDIA_TYPES)[number];
 /** The `type` given to a `text/plain` record. */
 export const PLAIN_TEXT_TYPE = 'document';
 
-const RESERVED = new Set(['id', 'type', 'title', 'text', 'attributes']);
+/** record fields that are not attributes */
+const isReserved = (k: string): boolean => k === 'id' || k === 'type' || k === 'title' || k === 'text' || k === 'attributes';
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /**
@@ -67,27 +69,43 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
  * other top-level scalar field become attributes. Nested objects/arrays elsewhere are refused.
  */
 function recordFromObject(input: PipelineInput, o: unknown, location: string, line: number | undefined): ExtractedRecord {
-  const fail = (what: string): KoaRefusal => parseFailed(input, line, `${location}: ${what}`);
-  if (!isPlainObject(o)) throw fail('a record must be a JSON object');
-  if (typeof o.id !== 'string') throw fail('field "id" must be a string');
+  if (!isPlainObject(o)) throw recordFailed(input, line, location, 'a record must be a JSON object');
+  if (typeof o.id !== 'string') throw recordFailed(input, line, location, 'field "id" must be a string');
   for (const k of ['type', 'title', 'text'] as const) {
-    if (o[k] !== undefined && typeof o[k] !== 'string') throw fail(`field "${k}" must be a string`);
+    if (o[k] !== undefined && typeof o[k] !== 'string') throw recordFailed(input, line, location, `field "${k}" must be a string`);
   }
-  const attributes: Record<string, AttributeValue> = {};
+  const collected: Record<string, AttributeValue> = {};
   if (o.attributes !== undefined) {
-    if (!isPlainObject(o.attributes)) throw fail('field "attributes" must be an object of scalars');
-    for (const [k, v] of Object.entries(o.attributes)) {
-      if (!isScalar(v)) throw fail(`attribute "${k}" must be a string, finite number, boolean or null`);
-      attributes[k] = v;
+    if (!isPlainObject(o.attributes)) throw recordFailed(input, line, location, 'field "attributes" must be an object of scalars');
+    const given = o.attributes;
+    for (const k of Object.keys(given)) {
+      const v = given[k];
+      if (!isScalar(v)) throw recordFailed(input, line, location, `attribute "${k}" must be a string, finite number, boolean or null`);
+      collected[k] = v;
     }
   }
-  for (const [k, v] of Object.entries(o)) {
-    if (RESERVED.has(k)) continue;
-    if (!isScalar(v)) throw fail(`field "${k}" must be a string, finite number, boolean or null (nest structured data under "attributes" as scalars)`);
-    if (Object.prototype.hasOwnProperty.call(attributes, k)) throw fail(`field "${k}" is given both at top level and in "attributes"`);
-    attributes[k] = v;
+  for (const k of Object.keys(o)) {
+    if (isReserved(k)) continue;
+    const v = o[k];
+    if (!isScalar(v)) throw recordFailed(input, line, location, `field "${k}" must be a string, finite number, boolean or null (nest structured data under "attributes" as scalars)`);
+    if (Object.prototype.hasOwnProperty.call(collected, k)) throw recordFailed(input, line, location, `field "${k}" is given both at top level and in "attributes"`);
+    collected[k] = v;
+  }
+  // attribute names in code-unit order (what the pack stores; resolve and compile then copy nothing)
+  const names = Object.keys(collected);
+  let attributes = collected;
+  if (!strictlyAscending(names)) {
+    attributes = {};
+    for (const k of names.sort(codeUnitCompare)) attributes[k] = collected[k];
   }
   return { id: o.id, type: (o.type as string | undefined) ?? '', title: (o.title as string | undefined) ?? '', text: (o.text as string | undefined) ?? '', attributes, source: input.digest, location };
+}
+
+const recordFailed = (input: PipelineInput, line: number | undefined, location: string, what: string): KoaRefusal => parseFailed(input, line, `${location}: ${what}`);
+
+function strictlyAscending(a: readonly string[]): boolean {
+  for (let i = 1; i < a.length; i++) if (!(a[i - 1] < a[i])) return false;
+  return true;
 }
 
 function extractJson(input: PipelineInput, text: string): ExtractedRecord[] {
