@@ -106,7 +106,6 @@ export const consumerVerify: Suite = {
     // the deferred work, timed per client: first lookup (one line parsed and checked), first
     // search (every line checked, the index derived); answers checked against the pack's entities
     const mid = pack!.entities[Math.floor(pack!.entities.length / 2)];
-    const word = mid.title.split(' ')[2];
     const firstLookupMs: number[] = [];
     const firstSearchMs: number[] = [];
     let spot = true;
@@ -115,9 +114,9 @@ export const consumerVerify: Suite = {
       const hit = c.lookup(mid.id);
       firstLookupMs.push(Number(now() - t1) / 1e6);
       t1 = now();
-      const hits = c.search(`${mid.id} ${word}`);
+      const hits = c.search(mid.title, 1000);
       firstSearchMs.push(Number(now() - t1) / 1e6);
-      spot &&= hit?.id === mid.id && hit.text === mid.text && hits[0]?.id === mid.id && c.lookup('eq-0')?.id === 'eq-0';
+      spot &&= hit?.id === mid.id && hit.text === mid.text && hits.some((h) => h.id === mid.id) && c.lookup('eq-0')?.id === 'eq-0';
     }
     const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
     for (const c of clients) await c.stop();
