@@ -25,7 +25,7 @@ import {
 } from '@koa/contracts';
 import { PACK_MEDIA_TYPE } from '@koa/pack-format';
 import { PIPELINE_VERSION, evidenceSummary, runPipeline, type PipelineInput, type PipelineRun, type StageName } from '@koa/pipeline/domain';
-import type { BlobStore, Messaging } from '@koa/platform/messaging';
+import { ConcurrencyConflict, type BlobStore, type Messaging } from '@koa/platform/messaging';
 import type { Clock } from '@koa/platform/service';
 import { PIPELINE_WORKER_VERSION, type PipelineWorkerSettings } from './config';
 import { buildEventId, buildIdFor } from './ids';
@@ -50,17 +50,21 @@ type SnapshotCapturedEvent = EventOf<typeof SnapshotCaptured>;
 /**
  * The pipeline-worker's build process for one `TaskRequested` (kind `build`) event:
  *
- * 1. `buildId = buildIdFor(taskId)`; read the build aggregate; if it already ended
- *    (`PackCompiled` / `BuildFailed`) there is nothing to do (idempotent redelivery).
- * 2. `BuildStarted` (expected last subject sequence 0 for a new build).
- * 3. Load every snapshot of the pinned set: media type from its `SnapshotCaptured` event, bytes from
- *    `koa-snapshots` at `objectNameFor(tenant, digest)`, sha256 checked ⇒ otherwise the build fails
- *    at `extract` with BUILD_INPUT_MISSING.
+ * 1. `buildId = buildIdFor(taskId)`; append `BuildStarted` expecting an empty build subject —
+ *    if the subject is in use (a redelivery, another replica), read the build aggregate instead:
+ *    if it already ended (`PackCompiled` / `BuildFailed`) there is nothing to do (idempotent
+ *    redelivery), otherwise the run continues from what is there.
+ * 2. The task's digests must hash to the pinned snapshot-set root (else `SNAPSHOT_SET_MISMATCH`,
+ *    nothing read).
+ * 3. Load every snapshot of the pinned set (read while step 1 runs: reads only): media type from
+ *    its `SnapshotCaptured` event, bytes from `koa-snapshots` at `objectNameFor(tenant, digest)`,
+ *    sha256 checked ⇒ otherwise the build fails at `extract` with BUILD_INPUT_MISSING.
  * 4. `runPipeline` (pure); one `StageCompleted` / `StageFailed` per stage that ran, and
  *    `ValidationRecorded` (results capped, failures first; the full report hashed) before the
  *    validate stage outcome.
- * 5. Success: the pack is put into `koa-packs` at `objectNameFor(tenant, packDigest)` BEFORE
- *    `PackCompiled` (with provenance) is appended; failure: `BuildFailed`, nothing stored.
+ * 5. Success: the pack is put into `koa-packs` at `objectNameFor(tenant, packDigest)` (while the
+ *    earlier stage events are appended) BEFORE `StageCompleted(compile)` and `PackCompiled` (with
+ *    provenance) are appended; failure: `BuildFailed`, nothing stored.
  *
  * Every event of a build has a deterministic id ({@link buildEventId}) and is appended with the
  * expected last subject sequence, skipping events already on the subject: a redelivery after a
@@ -89,13 +93,6 @@ export class PipelineWorker {
     const buildId = buildIdFor(taskId);
     const log = { tenant, caseId, taskId, buildId };
 
-    const current = await this.messaging.readAggregate(tenant, 'build', buildId);
-    const ended = current.events.find((e) => e.type === PackCompiled.type || e.type === BuildFailed.type);
-    if (ended) {
-      this.log.log({ msg: 'build already finished; redelivery ignored', ...log, outcome: ended.type });
-      return { status: 'already-finished', buildId, outcome: ended.type === PackCompiled.type ? 'compiled' : 'failed' };
-    }
-    const writer = new BuildWriter(this.messaging, current.events, current.lastSequence);
     const meta = (step: string) => ({
       id: buildEventId(tenant, buildId, step),
       time: this.clock.now().toISOString(),
@@ -107,6 +104,23 @@ export class PipelineWorker {
       causationId: task.id,
       ...(task.traceparent !== undefined && { traceparent: task.traceparent }),
     });
+    const started = createEvent(BuildStarted, {
+      ...meta('started'),
+      data: { buildId, caseId, taskId, snapshotSetRoot: params.snapshotSetRoot, inputs: [...params.digests], pipelineVersion: PIPELINE_VERSION },
+    });
+
+    // truth boundary: build exactly the sealed set the Case pinned, nothing else (a mismatch is recorded below)
+    const root = snapshotSetRootOf(params.digests);
+    // the pinned inputs are read while the build is started (read-only; nothing is built before the checks below)
+    const loading = root === params.snapshotSetRoot ? this.loadInputs(tenant, params.digests, working).then((inputs) => ({ inputs }), (error: unknown) => ({ error })) : undefined;
+
+    const current = await this.startOrResume(tenant, buildId, started);
+    const ended = current.events.find((e) => e.type === PackCompiled.type || e.type === BuildFailed.type);
+    if (ended) {
+      this.log.log({ msg: 'build already finished; redelivery ignored', ...log, outcome: ended.type });
+      return { status: 'already-finished', buildId, outcome: ended.type === PackCompiled.type ? 'compiled' : 'failed' };
+    }
+    const writer = new BuildWriter(this.messaging, current.events, current.lastSequence);
 
     // a previous attempt recorded a failed stage but stopped before BuildFailed: finish that outcome
     const stageFailed = current.events.find((e): e is EventOf<typeof StageFailed> => e.type === StageFailed.type);
@@ -116,16 +130,7 @@ export class PipelineWorker {
       return { status: 'failed', buildId, stage, code };
     }
 
-    // truth boundary: build exactly the sealed set the Case pinned, nothing else (checked below, after BuildStarted)
-    const root = snapshotSetRootOf(params.digests);
-    // the pinned inputs are read while BuildStarted is appended (read-only; nothing is built before the checks below)
-    const loading = root === params.snapshotSetRoot ? this.loadInputs(tenant, params.digests, working).then((inputs) => ({ inputs }), (error: unknown) => ({ error })) : undefined;
-    await writer.append(
-      createEvent(BuildStarted, {
-        ...meta('started'),
-        data: { buildId, caseId, taskId, snapshotSetRoot: params.snapshotSetRoot, inputs: [...params.digests], pipelineVersion: PIPELINE_VERSION },
-      }),
-    );
+    await writer.append(started); // already there unless the subject held something else (skipped then)
     this.log.log({ msg: 'build started', ...log, inputs: params.digests.length });
     working();
 
@@ -196,6 +201,21 @@ export class PipelineWorker {
     );
     this.log.log({ msg: 'pack compiled', ...log, packDigest: r.pack.digest, size: r.pack.size, entities: r.pack.manifest.counts.entities });
     return { status: 'compiled', buildId, packDigest: r.pack.digest };
+  }
+
+  /**
+   * Starts a build the usual way — `BuildStarted` appended expecting an empty subject (one round
+   * trip) — and reads the build aggregate only when that finds the subject in use (a redelivery,
+   * or another replica): the state the rest of the run continues from.
+   */
+  private async startOrResume(tenant: string, buildId: string, started: KoaEvent): Promise<{ events: AnyKoaEvent[]; lastSequence: number }> {
+    try {
+      const [ack] = await this.messaging.append([started], { expectedLastSubjectSequence: 0 });
+      if (!ack.duplicate) return { events: [started as AnyKoaEvent], lastSequence: ack.seq };
+    } catch (e) {
+      if (!(e instanceof ConcurrencyConflict)) throw e;
+    }
+    return this.messaging.readAggregate(tenant, 'build', buildId);
   }
 
   /** Snapshot bytes and media types of the pinned set; BUILD_INPUT_MISSING names the first gap. */
