@@ -7,7 +7,7 @@ import { failedStage, type ExtractedRecord, type PipelineInput, type StageName, 
 import { evidenceDigestOf, normaliseConfig, validateEntities, type EvidenceReport, type ValidationConfig } from './validate';
 
 /** The version of the pipeline code (extract/resolve/validate rules and pack layout). */
-export const PIPELINE_VERSION = '1.0.0';
+export const PIPELINE_VERSION = '1.1.0';
 
 export interface PipelineOptions {
   readonly tenant: string;
