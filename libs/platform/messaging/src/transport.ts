@@ -551,7 +551,7 @@ class ConsumerWorker {
           this.log.warn({ msg: 'strict order: stopped at a failed message; nak, the later ones wait for it', consumer: s.durable, seq: it.m.seq, deliveryCount: it.attempt, delayMs: d.delayMs, waiting: items.length - i - 1, error: describeError(o.error) });
           it.m.nak(d.delayMs);
           const now = Date.now();
-          this.blocked = { seq: it.m.seq, redeliverAt: now + d.delayMs, deadline: now + d.delayMs + s.ackWaitMs + FETCH_EXPIRES_MS * 2, lastKeptAlive: now };
+          this.blocked = { seq: it.m.seq, redeliverAt: now + d.delayMs, deadline: now + d.delayMs + FETCH_EXPIRES_MS * 2, lastKeptAlive: now };
           break;
         }
       }
