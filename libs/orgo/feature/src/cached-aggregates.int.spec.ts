@@ -66,6 +66,23 @@ describe('CachedAggregates (real NATS)', () => {
     expect(read.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
   });
 
+  it('peek answers the remembered copy without asking the broker (stale after another writer — for guarded appends only)', async () => {
+    const tenant = uniqueName('acme');
+    const cache = new CachedAggregates(counted);
+    const { caseId, events } = openCase(tenant, 'k4');
+    expect(cache.peek(tenant, 'case', caseId)).toBeUndefined();
+    const before = await cache.read(tenant, 'case', caseId);
+    const first = await messaging.append([events[0]], { expectedLastSubjectSequence: 0 });
+    cache.appended(tenant, 'case', caseId, before, [events[0]], first);
+    await messaging.append([events[1]], { expectedLastSubjectSequence: first[0].seq });
+    const peeked = cache.peek(tenant, 'case', caseId);
+    expect(peeked?.lastSequence).toBe(first[0].seq);
+    // a decision taken on it that appends something new is refused by the guard (the same event
+    // again would be a msg-id duplicate: acknowledged, nothing stored)
+    const other = { ...events[1], id: `${events[1].id}-other` };
+    await expect(messaging.append([other], { expectedLastSubjectSequence: peeked?.lastSequence })).rejects.toMatchObject({ code: 'CONCURRENCY_CONFLICT' });
+  });
+
   it('a duplicate ack forgets the aggregate (the log may hold other bytes): the next read is a full one', async () => {
     const tenant = uniqueName('acme');
     const cache = new CachedAggregates(counted);

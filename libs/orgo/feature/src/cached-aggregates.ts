@@ -43,6 +43,15 @@ export class CachedAggregates {
   }
 
   /**
+   * The remembered copy, NOT re-validated (undefined if none): only for a decision whose every
+   * effect is an append guarded by `lastSequence` — a stale copy then conflicts instead of
+   * writing. Anything else (an answer, a refusal, "nothing to do") needs {@link read}.
+   */
+  peek(tenant: string, aggregate: AggregateKind, id: string): AggregateRead | undefined {
+    return this.entries.get(subjects.event(tenant, aggregate, id));
+  }
+
+  /**
    * Records a successful guarded append of `events` on top of `before` (what the caller read and
    * passed as `expectedLastSubjectSequence`). An ack marked duplicate means the log may hold other
    * bytes than `events`: the entry is dropped and the next read is a full one.

@@ -152,33 +152,48 @@ export class CaseService {
     const tenant = event.tenantid;
     const caseId = event.data.caseId;
     for (let attempt = 1; attempt <= MAX_DECIDE_ATTEMPTS; attempt++) {
-      const read = await this.caseLog.read(tenant, 'case', caseId);
-      const { events } = read;
-      const caseEvents = events.filter(isCaseEvent);
-      const firstCaused = caseEvents.findIndex((e) => e.causationid === event.id);
-      const command = commandForOutcome(event, this.clock.now().toISOString());
-      let next: CaseEvent[];
-      let result: OutcomeResult;
-      if (firstCaused >= 0) {
-        const intended = decide(command, replay(caseEvents.slice(0, firstCaused)));
-        next = intended.filter((e) => !caseEvents.some((x) => x.id === e.id));
-        if (next.length === 0) return 'already-applied';
-        result = 'repaired';
-      } else {
-        next = decide(command, replay(caseEvents));
-        if (next.length === 0) return 'no-op';
-        result = 'applied';
+      // first attempt: this process' own last copy of the Case, not re-validated. A decision that
+      // appends is guarded by the copy's sequence (a stale copy conflicts, and the next attempt
+      // reads the log); a decision that appends nothing, or refuses, is taken again on a read.
+      const peeked = attempt === 1 ? this.caseLog.peek(tenant, 'case', caseId) : undefined;
+      let read = peeked ?? (await this.caseLog.read(tenant, 'case', caseId));
+      let decision = this.decideOutcome(event, read);
+      if (peeked && !('next' in decision && decision.next.length > 0)) {
+        read = await this.caseLog.read(tenant, 'case', caseId);
+        decision = this.decideOutcome(event, read);
       }
+      if ('error' in decision) throw decision.error;
+      const { next, result } = decision;
+      if (next.length === 0) return result;
       try {
         await this.append(tenant, caseId, read, next);
         this.log.log({ msg: `outcome ${result}`, tenant, caseId, cause: event.type, causeId: event.id, appended: next.map((e) => e.type) });
         return result;
       } catch (e) {
         if (!(e instanceof ConcurrencyConflict)) throw e;
-        this.log.warn({ msg: 'case append lost a race; deciding again', tenant, caseId, attempt });
+        if (peeked) this.log.debug({ msg: 'remembered case was stale; reading it', tenant, caseId });
+        else this.log.warn({ msg: 'case append lost a race; deciding again', tenant, caseId, attempt });
       }
     }
     throw new KoaRefusal('CONCURRENCY_CONFLICT', `case ${caseId}: still conflicting after ${MAX_DECIDE_ATTEMPTS} attempts`, { caseId });
+  }
+
+  /** What an outcome does to the Case as read: the events to append (none: already applied, or nothing to do), or the decider's refusal. */
+  private decideOutcome(event: OutcomeEvent, read: AggregateRead): { next: CaseEvent[]; result: OutcomeResult } | { error: unknown } {
+    try {
+      const caseEvents = read.events.filter(isCaseEvent);
+      const firstCaused = caseEvents.findIndex((e) => e.causationid === event.id);
+      const command = commandForOutcome(event, this.clock.now().toISOString());
+      if (firstCaused >= 0) {
+        const intended = decide(command, replay(caseEvents.slice(0, firstCaused)));
+        const next = intended.filter((e) => !caseEvents.some((x) => x.id === e.id));
+        return { next, result: next.length === 0 ? 'already-applied' : 'repaired' };
+      }
+      const next = decide(command, replay(caseEvents));
+      return { next, result: next.length === 0 ? 'no-op' : 'applied' };
+    } catch (error) {
+      return { error };
+    }
   }
 
   private async appendOrIgnoreConflict(tenant: string, caseId: string, before: AggregateRead, events: CaseEvent[]): Promise<void> {

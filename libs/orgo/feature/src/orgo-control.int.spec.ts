@@ -262,4 +262,33 @@ describe('orgo-control (real NATS + Postgres, through the Nest app)', () => {
     expect(res.status).toBe(404);
     expect(await json(res)).toMatchObject({ code: 'CASE_NOT_FOUND' });
   });
+
+  it("an outcome another replica already recorded is not applied twice (this process' remembered Case is stale)", async () => {
+    await trigger('key-replica', { ...body, reason: 'replica' });
+    const c = caseIdFor(tenant, 'key-replica');
+    await client.append([packCompiled(c, 'b-replica')]);
+    await eventually(async () => expect(await caseEvents(c)).toHaveLength(4), { what: 'release requested' });
+    const activated = createEvent(ReleaseActivated, {
+      id: 'r-replica.activated', time: NOW, source: 'konnaxion-release', tenant, aggregateId: 'r-replica', actor: 'service:konnaxion-release', correlationId: c,
+      data: { releaseId: 'r-replica', caseId: c, taskId: releaseTaskIdFor(c), env: 'dev', channel: 'stable', version: 9, packDigest: pack.digest, packSize: pack.size, kid: 'dev-1', expiresAt: '2026-04-01T00:00:00.000Z', notice: 'a.b.c' },
+    });
+    // another replica records the activation first, straight on the Case (orgo-control here last wrote it before that)
+    const { events, lastSequence } = await client.readAggregate(tenant, 'case', c);
+    await client.append(decide(commandForOutcome(activated, NOW), replay(events)), { expectedLastSubjectSequence: lastSequence });
+    await client.append([activated]);
+    // a later outcome on the same durable has taken effect ⇒ the one before it was handled
+    await trigger('key-after-replica', { ...body, reason: 'after' });
+    const after = caseIdFor(tenant, 'key-after-replica');
+    await client.append([packCompiled(after, 'b-after-replica')]);
+    await eventually(async () => expect(await caseEvents(after)).toHaveLength(4), { what: 'later outcome applied' });
+    await client.append([
+      createEvent(ReleaseActivated, {
+        id: 'r-after-replica.activated', time: NOW, source: 'konnaxion-release', tenant, aggregateId: 'r-after-replica', actor: 'service:konnaxion-release', correlationId: after,
+        data: { releaseId: 'r-after-replica', caseId: after, taskId: releaseTaskIdFor(after), env: 'dev', channel: 'stable', version: 10, packDigest: pack.digest, packSize: pack.size, kid: 'dev-1', expiresAt: '2026-04-01T00:00:00.000Z', notice: 'a.b.c' },
+      }),
+    ]);
+    await eventually(async () => expect(await caseEvents(after)).toHaveLength(6), { what: 'later release outcome applied' });
+    const types = (await caseEvents(c)).map((e) => e.type);
+    expect(types).toEqual(['io.koa.orgo.case.opened.v1', 'io.koa.orgo.task.requested.v1', 'io.koa.orgo.task.completed.v1', 'io.koa.orgo.task.requested.v1', 'io.koa.orgo.task.completed.v1', 'io.koa.orgo.case.closed.v1']);
+  });
 });
