@@ -17,7 +17,7 @@ export interface AggregateRead {
  * It pays where this process is the aggregate's usual writer (konnaxion-release and its channels): after
  * its own append the next read is a hit. Bounded (least recently used first out).
  *
- * (The same class lives in `libs/orgo/feature`; its natural home is `libs/platform/messaging`.)
+ * (orgo-control has the same class, plus `peek`; its natural home is `libs/platform/messaging`.)
  */
 export class CachedAggregates {
   private readonly entries = new Map<string, AggregateRead>();
