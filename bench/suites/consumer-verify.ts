@@ -7,7 +7,7 @@ import { CHANNEL, ENV, MiB, TENANT, makePack, releaseFixture, type ReleaseFixtur
 
 /**
  * consumer verify + activate: `RuntimeClient.offer(notice)` — verify the signed notice against the
- * pinned root, check pack size and digest, decode koa-pack/1, persist pack + notice + state
+ * pinned root, check pack size and digest, decode koa-pack/2, persist pack + notice + state
  * atomically (fsync, rename), switch — against the raw floor of the same work: sha256 of the
  * pack, one node:crypto Ed25519 verify of the notice, write + fsync + rename + dir fsync.
  * The pack is handed over in memory on both sides (downloads are not measured here).

@@ -1,6 +1,6 @@
 /**
  * What the consumer-side suites share: a development keyring and the pinned trust root of one
- * environment, packs of a chosen size (koa-pack/1, real encoder), and release notices signed with
+ * environment, packs of a chosen size (koa-pack/2, real encoder), and release notices signed with
  * the real signer — exactly what konnaxion-release produces and consumers verify.
  */
 import { mkdtempSync, rmSync } from 'node:fs';

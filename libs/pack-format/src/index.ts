@@ -1,5 +1,5 @@
 /**
- * `@koa/pack-format`: the koa-pack/1 Runtime Pack archive (docs/pack-format.md). Pure: no I/O.
+ * `@koa/pack-format`: the koa-pack/2 Runtime Pack archive (docs/pack-format.md). Pure: no I/O.
  */
 export {
   PACK_MEDIA_TYPE,

@@ -66,7 +66,7 @@ export function indexedTexts(e: PackEntity): string[] {
 export const codeUnitCompare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * Builds `index/terms.json`: every term of every entity ⇒ the sorted unique ids of the entities
+ * The reference term index (docs/pack-format.md §5; derived by readers, not stored in koa-pack/2): every term of every entity ⇒ the sorted unique ids of the entities
  * containing it. Returned as a null-prototype object whose keys are the terms (canonical JSON sorts
  * them); a term such as `constructor` is an ordinary key.
  */

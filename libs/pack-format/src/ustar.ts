@@ -155,7 +155,7 @@ export function readUstar(bytes: Uint8Array, o: { maxEntries: number; views?: bo
     for (const [field, off, len] of [...FIELDS.filter(([f]) => f !== 'chksum'), ...FIELDS.filter(([f]) => f === 'chksum')]) {
       for (let i = off; i < off + len; i++) {
         if (header[i] !== expected[i]) {
-          throw invalid(`tar entry ${path}: header field '${field}' differs from the koa-pack/1 canonical header (only regular files, mode 0644, uid/gid 0, mtime 0, no names/links/prefix are allowed)`, { path, field, offset: at });
+          throw invalid(`tar entry ${path}: header field '${field}' differs from the koa-pack canonical header (only regular files, mode 0644, uid/gid 0, mtime 0, no names/links/prefix are allowed)`, { path, field, offset: at });
         }
       }
     }
