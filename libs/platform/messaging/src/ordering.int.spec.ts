@@ -254,6 +254,29 @@ describe('JetStreamTransport ordering and concurrency (real nats-server, real Po
       for (const e of events) expect(await inbox.has(durable, dedupKey(e))).toBe(true);
     });
 
+    it("a consumer with inbox: false runs without the transport's inbox (no record, no transaction) — here as a pool of N", async () => {
+      let inFlight = 0;
+      let maxInFlight = 0;
+      const { durable, events, calls, drained } = await run(
+        16,
+        async (_, ctx) => {
+          expect(ctx.tx).toBeUndefined();
+          inFlight++;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          await pause(20);
+          inFlight--;
+        },
+        { concurrency: 4, inbox: false },
+      );
+      await eventually(() => calls.length === 16, { what: '16 handled' });
+      await drained();
+      expect(maxInFlight).toBeGreaterThan(1);
+      expect(maxInFlight).toBeLessThanOrEqual(4);
+      expect(calls.map((c) => c.id).sort()).toEqual(events.map((e) => e.id).sort());
+      for (const e of events) expect(await inbox.has(durable, dedupKey(e))).toBe(false);
+      expect(() => new JetStreamTransport({ messaging, serviceName: 'x', consumers: [{ durable: 'x', filterSubject: 'koa.evt.>', inbox: true as unknown as false }] })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    });
+
     it('without an inbox: a pool of N handlers, each message once', async () => {
       let inFlight = 0;
       let maxInFlight = 0;

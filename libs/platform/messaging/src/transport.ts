@@ -67,6 +67,13 @@ export interface ConsumerSpec {
    * messages of a batch. Refused with `ordering: 'strict'` (`CONFIG_INVALID`).
    */
   readonly concurrency?: number;
+  /**
+   * `false`: this consumer's handlers run WITHOUT the transport's inbox (no idempotency record,
+   * `ctx.tx` undefined, no transaction held while the handler runs) — only for handlers that are
+   * idempotent by themselves (e.g. an append with `expectedLastSubjectSequence: 0`). Acks still
+   * follow the handler's success. Default: the transport's inbox, if it has one.
+   */
+  readonly inbox?: false;
 }
 
 export interface JetStreamTransportOptions {
@@ -78,7 +85,7 @@ export interface JetStreamTransportOptions {
   readonly inbox?: InboxStore;
 }
 
-type ResolvedSpec = Required<Omit<ConsumerSpec, 'backoffMs' | 'ordering'>> & { backoffMs: readonly number[]; strict: boolean };
+type ResolvedSpec = Required<Omit<ConsumerSpec, 'backoffMs' | 'ordering' | 'inbox'>> & { backoffMs: readonly number[]; strict: boolean; useInbox: boolean };
 
 const FETCH_EXPIRES_MS = 2_000;
 /**
@@ -138,6 +145,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       batch: c.batch ?? DEFAULT_BATCH,
       strict: c.ordering === 'strict',
       concurrency: c.concurrency ?? 1,
+      useInbox: c.inbox !== false,
     }));
     const names = new Set<string>();
     for (const s of this.specs) {
@@ -149,6 +157,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       if (!Number.isInteger(s.concurrency) || s.concurrency < 1) throw new KoaRefusal('CONFIG_INVALID', `consumer ${s.durable}: concurrency must be an integer >= 1, not ${s.concurrency}`, { durable: s.durable });
     }
     for (const c of o.consumers) {
+      if (c.inbox !== undefined && c.inbox !== false) throw new KoaRefusal('CONFIG_INVALID', `consumer ${c.durable}: inbox must be false or unset, not ${JSON.stringify(c.inbox)}`, { durable: c.durable });
       if (c.ordering !== undefined && c.ordering !== 'strict') throw new KoaRefusal('CONFIG_INVALID', `consumer ${c.durable}: ordering must be 'strict' or unset, not ${JSON.stringify(c.ordering)}`, { durable: c.durable });
       if (c.ordering === 'strict' && (c.concurrency ?? 1) > 1) {
         throw new KoaRefusal('CONFIG_INVALID', `consumer ${c.durable}: ordering 'strict' cannot be combined with concurrency ${c.concurrency} (concurrent messages have no order)`, { durable: c.durable });
@@ -578,7 +587,7 @@ class ConsumerWorker {
    */
   private async runItems(items: Item[], keepAlive: () => void, progressed: () => void): Promise<Outcome[]> {
     const s = this.spec;
-    const inbox = this.o.inbox;
+    const inbox = s.useInbox ? this.o.inbox : undefined;
     const out: Outcome[] = new Array<Outcome>(items.length);
     let stopAt = -1;
     const deadLettered = new Set<number>();
