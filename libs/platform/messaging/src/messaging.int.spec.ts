@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { OBJECT_STORES, STREAMS, KoaRefusal, isValidatedEvent, subjects, type KoaEvent } from '@koa/contracts';
 import { PrivateNatsServer, eventually, uniqueName } from '@koa/platform/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -230,7 +230,8 @@ describe('Messaging (real nats-server)', () => {
     const name = `acme/${'a'.repeat(64)}`;
     expect(await store.info(name)).toBeUndefined();
     expect(await store.get(name)).toBeUndefined();
-    expect(await store.put(name, big, { description: 'test pack' })).toEqual({ name, size: big.length });
+    const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    expect(await store.put(name, big, { description: 'test pack' })).toEqual({ name, size: big.length, sha256: sha256(big) });
     expect(await store.info(name)).toEqual({ name, size: big.length });
     expect(Buffer.from((await store.get(name)) ?? []).equals(big)).toBe(true);
     const stream = await store.getStream(name);
@@ -246,7 +247,7 @@ describe('Messaging (real nats-server)', () => {
         c.close();
       },
     });
-    expect(await store.put('acme/streamed', rs)).toEqual({ name: 'acme/streamed', size: small.length });
+    expect(await store.put('acme/streamed', rs)).toEqual({ name: 'acme/streamed', size: small.length, sha256: sha256(small) });
     expect(Buffer.from((await store.get('acme/streamed')) ?? []).equals(small)).toBe(true);
     expect(await codeOf(messaging.blobs('not-a-bucket'))).toBe('CONFIG_INVALID');
   });

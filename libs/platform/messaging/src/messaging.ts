@@ -46,8 +46,12 @@ export interface RawMessage {
 
 /** Content-addressed blobs in a JetStream object store (bucket names come from `OBJECT_STORES`). */
 export interface BlobStore {
-  /** stores (or replaces) `name`; streams the data in chunks */
-  put(name: string, data: Uint8Array | ReadableStream<Uint8Array>, meta?: { description?: string }): Promise<{ name: string; size: number }>;
+  /**
+   * stores (or replaces) `name`; streams the data in chunks. `sha256` is the lowercase hex SHA-256
+   * of the bytes stored, as the object store computed it while chunking (its `SHA-256=` digest):
+   * a caller that needs the content digest of a stream need not hash it a second time.
+   */
+  put(name: string, data: Uint8Array | ReadableStream<Uint8Array>, meta?: { description?: string }): Promise<{ name: string; size: number; sha256: string }>;
   /** the whole object (its SHA-256 is checked by the client), or undefined if absent */
   get(name: string): Promise<Uint8Array | undefined>;
   /** the object as a stream, or undefined if absent */
@@ -466,19 +470,27 @@ export class Messaging {
   }
 }
 
+/** `SHA-256=<base64url, padded>` (nats.js object-store digest) → lowercase hex; anything else ⇒ INTERNAL (never guess a digest). */
+function sha256HexOf(digest: string): string {
+  const prefix = 'SHA-256=';
+  const bytes = digest.startsWith(prefix) ? Buffer.from(digest.slice(prefix.length), 'base64url') : Buffer.alloc(0);
+  if (bytes.length !== 32) throw new KoaRefusal('INTERNAL', `object store reported an unexpected digest ${JSON.stringify(digest.slice(0, 80))}`);
+  return bytes.toString('hex');
+}
+
 class JetStreamBlobStore implements BlobStore {
   constructor(
     private readonly os: ObjectStore,
     private readonly bucket: string,
   ) {}
 
-  async put(name: string, data: Uint8Array | ReadableStream<Uint8Array>, meta: { description?: string } = {}): Promise<{ name: string; size: number }> {
+  async put(name: string, data: Uint8Array | ReadableStream<Uint8Array>, meta: { description?: string } = {}): Promise<{ name: string; size: number; sha256: string }> {
     try {
       const info =
         data instanceof Uint8Array
           ? await this.os.putBlob({ name, ...(meta.description !== undefined && { description: meta.description }) }, data)
           : await this.os.put({ name, ...(meta.description !== undefined && { description: meta.description }) }, data);
-      return { name: info.name, size: info.size };
+      return { name: info.name, size: info.size, sha256: sha256HexOf(info.digest) };
     } catch (e) {
       throw translateBrokerError(e, `blob put ${this.bucket}/${name}`);
     }
