@@ -27,6 +27,12 @@ import { prng, startSuiteStack, words, type SuiteStack } from './common';
  *
  * Each trigger builds a snapshot set of its own (one fresh document, uploaded and sealed in
  * setup), so every release carries a new pack and the consumer really downloads it.
+ *
+ * Per-hop breakdown (extra figures, not part of the ratio): a read-only {@link ChainProbe} on the
+ * stack's nats-server timestamps every append of the Case's events, every delivery to and ack by
+ * each durable consumer, the notice, and the pack read out of `koa-packs`; each round reports the
+ * p50 of every segment of the sequential chain ({@link CHAIN}: `seg NN …`, ms), the p50 time of
+ * every milestone after the POST (`at …`, ms) and the number of consumer hops (`hops`).
  */
 /** The few public HTTP calls of the chain this suite makes (docs/ingest.md, governed-work.md, release-service.md). */
 class ChainHttp {
