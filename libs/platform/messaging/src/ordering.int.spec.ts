@@ -60,11 +60,11 @@ describe('JetStreamTransport ordering and concurrency (real nats-server, real Po
   });
 
   /** Publishes `n` events first (so that they arrive in as few pulls as possible), then starts the consumer. */
-  async function run(n: number, behaviour: (e: AnyKoaEvent, ctx: KoaEventContext) => Promise<void>, spec: Partial<ConsumerSpec>, o: { inbox?: InboxStore | null; replicas?: number } = {}) {
+  async function run(n: number, behaviour: (e: AnyKoaEvent, ctx: KoaEventContext) => Promise<void>, spec: Partial<ConsumerSpec>, o: { inbox?: InboxStore | null; replicas?: number; publishLater?: boolean } = {}) {
     const tenant = uniqueName('t');
     const durable = uniqueName('ord');
     const events = Array.from({ length: n }, (_, i) => caseClosed(tenant, `c${i % 3}`, i));
-    for (const e of events) await messaging.append([e]);
+    if (!o.publishLater) for (const e of events) await messaging.append([e]);
     const calls: Call[] = [];
     const store = o.inbox === undefined ? inbox : (o.inbox ?? undefined);
     const holder = {
@@ -101,6 +101,14 @@ describe('JetStreamTransport ordering and concurrency (real nats-server, real Po
         return r;
       }, { what: 'dead-letter record' });
     return { durable, events, calls, drained, applied, dlq };
+  }
+
+  /** Appends `events` one by one, `gapMs` apart (a trickle). */
+  async function trickle(events: readonly AnyKoaEvent[], gapMs: number): Promise<void> {
+    for (const e of events) {
+      await messaging.append([e]);
+      await pause(gapMs);
+    }
   }
 
   describe("ordering: 'strict'", () => {
@@ -220,6 +228,23 @@ describe('JetStreamTransport ordering and concurrency (real nats-server, real Po
     const retried = new Set(calls.filter((c) => c.deliveryCount > 1).map((c) => c.id));
     expect(retried.has(events[5].id) && retried.has(events[21].id)).toBe(true);
     for (const e of events) expect(await inbox.has(durable, dedupKey(e))).toBe(true);
+  });
+
+  describe('batchWaitMs', () => {
+    it('messages that trickle in share one batch (one transaction) when the consumer waits for them; without waiting they do not', async () => {
+      const waiting = await run(5, async () => undefined, { batchWaitMs: 1_500 }, { publishLater: true });
+      await trickle(waiting.events, 30);
+      await eventually(async () => (await waiting.applied()).length === 5, { what: 'five applied' });
+      await waiting.drained();
+      expect(waiting.calls.map((c) => c.id)).toEqual(waiting.events.map((e) => e.id));
+      expect(new Set(waiting.calls.map((c) => c.tx)).size).toBe(1);
+
+      const eager = await run(5, async () => undefined, {}, { publishLater: true });
+      await trickle(eager.events, 30);
+      await eventually(async () => (await eager.applied()).length === 5, { what: 'five applied' });
+      expect(new Set(eager.calls.map((c) => c.tx)).size).toBeGreaterThan(1);
+      expect(() => new JetStreamTransport({ messaging, serviceName: 'x', consumers: [{ durable: 'x', filterSubject: 'koa.evt.>', batchWaitMs: -1 }] })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    });
   });
 
   describe('concurrency', () => {

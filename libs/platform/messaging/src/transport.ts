@@ -74,6 +74,13 @@ export interface ConsumerSpec {
    * follow the handler's success. Default: the transport's inbox, if it has one.
    */
   readonly inbox?: false;
+  /**
+   * Up to this many milliseconds (default 0: none) a batch waits for more messages after its first
+   * one arrived, until it holds `min(batch, maxAckPending)`: for consumers whose messages trickle in
+   * one by one, so that one transaction and one ack flush serve several of them — at the price of
+   * up to this much latency per batch. Never for a redelivery (it goes alone) or while stopping.
+   */
+  readonly batchWaitMs?: number;
 }
 
 export interface JetStreamTransportOptions {
@@ -146,6 +153,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       strict: c.ordering === 'strict',
       concurrency: c.concurrency ?? 1,
       useInbox: c.inbox !== false,
+      batchWaitMs: c.batchWaitMs ?? 0,
     }));
     const names = new Set<string>();
     for (const s of this.specs) {
@@ -154,6 +162,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       names.add(`${s.stream}/${s.durable}`);
       if (!Number.isInteger(s.batch) || s.batch < 1) throw new KoaRefusal('CONFIG_INVALID', `consumer ${s.durable}: batch must be an integer >= 1, not ${s.batch}`, { durable: s.durable });
       if (s.maxDeliver < 1) throw new KoaRefusal('CONFIG_INVALID', `consumer ${s.durable}: maxDeliver must be >= 1`, { durable: s.durable });
+      if (!Number.isFinite(s.batchWaitMs) || s.batchWaitMs < 0) throw new KoaRefusal('CONFIG_INVALID', `consumer ${s.durable}: batchWaitMs must be a number >= 0, not ${s.batchWaitMs}`, { durable: s.durable });
       if (!Number.isInteger(s.concurrency) || s.concurrency < 1) throw new KoaRefusal('CONFIG_INVALID', `consumer ${s.durable}: concurrency must be an integer >= 1, not ${s.concurrency}`, { durable: s.durable });
     }
     for (const c of o.consumers) {
@@ -377,6 +386,7 @@ class ConsumerWorker {
       // let the messages that arrived in the same network read reach the queue first (the
       // client hands them over one microtask at a time): they join this batch
       if (this.queue.length < this.limit) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.spec.batchWaitMs > 0) await this.fill();
       const batch = this.queue.splice(0, this.batchLength());
       if (this.queue.length === 0) this.wakeProducer?.();
       try {
@@ -432,6 +442,31 @@ class ConsumerWorker {
       this.wakeProcessor = done;
     });
     this.wakeProcessor = undefined;
+  }
+
+  /**
+   * `batchWaitMs`: waits (up to that long) until the queue holds a full batch
+   * (`min(batch, maxAckPending)` — the server delivers no more than `maxAckPending` unacked), the
+   * pull has ended (nothing more can arrive), or a redelivery is queued (it goes alone).
+   */
+  private async fill(): Promise<void> {
+    const target = Math.min(this.limit, this.spec.maxAckPending);
+    const deadline = Date.now() + this.spec.batchWaitMs;
+    for (;;) {
+      const n = this.queue.length;
+      if (n === 0 || n >= target || this.stopping || this.blocked || !this.current || this.queue[0].m.info.deliveryCount > 1 || this.queue[n - 1].m.info.deliveryCount > 1) return;
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, left);
+        function done(): void {
+          clearTimeout(t);
+          resolve();
+        }
+        this.wakeProcessor = done;
+      });
+      this.wakeProcessor = undefined;
+    }
   }
 
   /**
