@@ -6,6 +6,7 @@ import { DIGEST_PATTERN, KoaRefusal, OBJECT_STORES, assertToken, objectNameFor, 
 import { MESSAGING, type BlobStore, type Messaging } from '@koa/platform/messaging';
 import { ChannelReadModel, type ChannelStatus } from '@koa/release/data-access';
 import { RELEASE_KEYS, type ReleaseKeyProvider } from './keys';
+import { RecentPacks } from './recent-packs';
 
 /** Media type of a Runtime Pack (koa-pack/1, a deterministic ustar archive). */
 export const PACK_MEDIA_TYPE = 'application/vnd.koa.pack.v1+tar';
@@ -39,7 +40,16 @@ export class PacksController {
   /** the `koa-packs` object store, opened once (each opening is a stream-info round trip) */
   private packs: Promise<BlobStore> | undefined;
 
-  constructor(@Inject(MESSAGING) private readonly messaging: Messaging) {}
+  constructor(
+    @Inject(MESSAGING) private readonly messaging: Messaging,
+    @Inject(RecentPacks) private readonly recent: RecentPacks,
+  ) {}
+
+  private setPackHeaders(res: ResponseLike, etag: string): void {
+    res.setHeader('ETag', etag);
+    res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+  }
 
   private packStore(): Promise<BlobStore> {
     if (!this.packs) {
@@ -65,10 +75,25 @@ export class PacksController {
     assertToken('tenant', tenant);
     assertDigest(digest);
     const name = objectNameFor(tenant, digest);
-    const store = await this.packStore();
     const etag = `"${digest}"`;
     const inm = req.headers['if-none-match'];
     const notModified = typeof inm === 'string' && inm.split(',').map((t) => t.trim()).some((t) => t === etag || t === '*');
+    // a pack this process just verified for a release: the same bytes as the store's, without reading it again
+    const kept = this.recent.get(tenant, digest);
+    if (kept) {
+      this.setPackHeaders(res, etag);
+      if (notModified) {
+        res.status(304);
+        res.end();
+        return;
+      }
+      res.setHeader('Content-Type', PACK_MEDIA_TYPE);
+      res.setHeader('Content-Length', kept.byteLength);
+      res.status(200);
+      res.end(req.method === 'HEAD' ? undefined : kept);
+      return;
+    }
+    const store = await this.packStore();
     // a GET that will send the body opens the object stream while its size is looked up (one round trip less)
     const opened = req.method === 'HEAD' || notModified ? Promise.resolve(undefined) : store.getStream(name);
     opened.catch(() => undefined); // handled where it is awaited, below
@@ -82,9 +107,7 @@ export class PacksController {
       await release();
       throw new KoaRefusal('PACK_NOT_FOUND', `no pack ${digest} is stored for tenant ${tenant}`, { tenant, digest });
     }
-    res.setHeader('ETag', etag);
-    res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
-    res.setHeader('X-Content-Type-Options', 'nosniff');
+    this.setPackHeaders(res, etag);
     if (notModified) {
       res.status(304);
       res.end();

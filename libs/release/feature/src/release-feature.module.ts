@@ -8,6 +8,7 @@ import { RELEASE_CONFIG_SCHEMA, type ReleaseConfig } from './config';
 import { ChannelsController, PacksController, TrustController } from './http.controllers';
 import { DevKeyringProvider, RELEASE_KEYS, type ReleaseKeyProvider } from './keys';
 import { ReleaseEventsController } from './release-events.controller';
+import { RecentPacks } from './recent-packs';
 import { ReleaseProcess } from './release-process';
 
 /** Durable consumer of Case events: runs release tasks. */
@@ -29,10 +30,11 @@ export const RELEASE_CHANNELS_CONSUMER = 'konnaxion-release-channels';
       inject: [SERVICE_CONFIG, CLOCK],
     },
     { provide: ChannelReadModel, useFactory: (ds: DataSource) => new ChannelReadModel(ds), inject: [DataSource] },
+    { provide: RecentPacks, useFactory: () => new RecentPacks() },
     {
       provide: ReleaseProcess,
-      useFactory: (messaging: Messaging, keys: ReleaseKeyProvider, clock: Clock, config: ReleaseConfig) => new ReleaseProcess(messaging, keys, clock, config),
-      inject: [MESSAGING, RELEASE_KEYS, CLOCK, SERVICE_CONFIG],
+      useFactory: (messaging: Messaging, keys: ReleaseKeyProvider, clock: Clock, config: ReleaseConfig, recent: RecentPacks) => new ReleaseProcess(messaging, keys, clock, config, undefined, recent),
+      inject: [MESSAGING, RELEASE_KEYS, CLOCK, SERVICE_CONFIG, RecentPacks],
     },
   ],
   exports: [ReleaseProcess, ChannelReadModel, RELEASE_KEYS],

@@ -44,6 +44,7 @@ import {
 import { signReleaseNotice } from '@koa/release/signing';
 import { CachedAggregates } from './cached-aggregates';
 import type { ReleaseKeyProvider } from './keys';
+import { RECENT_PACK_MAX_BYTES, type RecentPacks } from './recent-packs';
 
 type TaskRequested = EventByType<'io.koa.orgo.task.requested.v1'>;
 type ChannelRead = { state: ChannelState; lastSequence: number; events: readonly AnyKoaEvent[] };
@@ -141,6 +142,8 @@ export class ReleaseProcess {
     private readonly clock: Clock,
     private readonly settings: ReleaseProcessSettings,
     private readonly policy: EnvironmentPolicy = { environments: settings.ENVIRONMENTS },
+    /** where verified pack bytes are left for the downloads that follow the notice (optional) */
+    private readonly recent?: RecentPacks,
   ) {
     this.channelLog = new CachedAggregates(messaging);
   }
@@ -397,6 +400,8 @@ export class ReleaseProcess {
     if (!stream) return undefined;
     const hash = createHash('sha256');
     let size = 0;
+    // small packs are also kept, for the consumers' downloads right after the notice
+    let chunks: Uint8Array[] | undefined = this.recent ? [] : undefined;
     const reader = stream.getReader();
     try {
       for (;;) {
@@ -408,12 +413,16 @@ export class ReleaseProcess {
           return { digest: sha256Digest(`oversize:${digest}`), size };
         }
         hash.update(value);
+        if (chunks && size <= RECENT_PACK_MAX_BYTES) chunks.push(value);
+        else chunks = undefined;
         working();
       }
     } finally {
       await reader.cancel().catch(() => undefined);
     }
-    return { digest: `sha256:${hash.digest('hex')}`, size };
+    const measured = `sha256:${hash.digest('hex')}`;
+    if (chunks && measured === digest) this.recent?.put(tenant, digest, Buffer.concat(chunks), measured);
+    return { digest: measured, size };
   }
 
   private async readRelease(tenant: string, releaseId: string): Promise<{ state: ReleaseState; lastSequence: number }> {

@@ -185,6 +185,20 @@ describe('konnaxion-release (private nats-server + throw-away Postgres)', () => 
     expect(await (await httpGet(`/v1/packs/${s.packDigest}`)).json()).toMatchObject({ code: 'REQUEST_INVALID' });
   });
 
+  it('a stored pack this process never verified is streamed from koa-packs: 200 with the bytes, HEAD, 304', async () => {
+    const bytes = new TextEncoder().encode('a pack only in the store');
+    const digest = sha256Digest(bytes);
+    await (await m.blobs(OBJECT_STORES.packs.bucket)).put(objectNameFor(TENANT, digest), bytes);
+    const res = await httpGet(`/v1/tenants/${TENANT}/packs/${digest}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe(String(bytes.byteLength));
+    expect(res.headers.get('etag')).toBe(`"${digest}"`);
+    expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(bytes))).toBe(true);
+    const head = await fetch(`${base}/v1/tenants/${TENANT}/packs/${digest}`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-length'), (await head.arrayBuffer()).byteLength]).toEqual([200, String(bytes.byteLength), 0]);
+    expect((await httpGet(`/v1/tenants/${TENANT}/packs/${digest}`, { 'If-None-Match': `"${digest}"` })).status).toBe(304);
+  });
+
   it('404 CHANNEL_NOT_FOUND for a channel with no release; 404 for the trust root of an unknown environment', async () => {
     const ch = await httpGet(`/v1/tenants/${TENANT}/channels/dev/nothing-here`);
     expect(ch.status).toBe(404);
