@@ -501,12 +501,14 @@ export const REBUILD_PAGE_EVENTS = 2_000;
  * (UTF-8, `JSON.parse`), digest-checked in memory, validated (`parseEvent`) and evolved; the
  * upserts are folded per row (`applyUpserts` semantics) and written as multi-row
  * `INSERT … ON CONFLICT` statements (500 rows each, per tenant and column shape). A page is
- * looked up and decoded while the previous one is written (writes strictly in page order, at
- * most two pages in flight), so memory stays bounded whatever the stream's length.
+ * looked up (on a pooled connection) and decoded while the previous one is written (writes
+ * strictly in page order, at most two pages in flight), so memory stays bounded whatever the
+ * stream's length.
  */
 export async function rebuildProjections(ds: DataSource, source: ReplaySource, o: { pageEvents?: number } = {}): Promise<RebuildReport> {
   const pageEvents = o.pageEvents ?? REBUILD_PAGE_EVENTS;
   if (!Number.isInteger(pageEvents) || pageEvents < 1) throw new KoaRefusal('CONFIG_INVALID', `rebuild pageEvents must be an integer >= 1, not ${pageEvents}`, { pageEvents });
+  const lookups = (ds.options as { poolSize?: number }).poolSize === 1 ? 'transaction' : 'pool';
   return ds.transaction(async (em) => {
     const head = await lockHead(em);
     await em.query(`TRUNCATE ${PROJECTION_TABLES.map((t) => `ledger.${t}`).join(', ')}`);
@@ -522,7 +524,11 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
         if (m.seq < from) from = m.seq;
         if (m.seq > to) to = m.seq;
       }
-      const rows: Array<{ seq: string; position: string; event_digest: string }> = await em.query(
+      // on a pooled connection, not the transaction's: there it would queue behind the previous
+      // page's writes and this page's decode would wait for them (measured: median 0.55x -> 0.62x,
+      // 5 alternating rounds). Same rows: entries up to the head were committed before the head
+      // was locked, and nothing can append while it is. (A pool of one connection has no other.)
+      const rows: Array<{ seq: string; position: string; event_digest: string }> = await (lookups === 'pool' ? ds : em).query(
         'SELECT seq, position, event_digest FROM ledger.entries WHERE seq >= $1 AND seq <= $2',
         [from, to],
       );
