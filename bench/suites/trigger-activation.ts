@@ -229,7 +229,7 @@ function noticeCaseId(data: Uint8Array): string | undefined {
  * milestone to this one. "hop" segments are deliveries by a durable pull consumer (or the
  * client's feed); the others are work inside one service.
  */
-const CHAIN: ReadonlyArray<readonly [segment: string, milestone: string | readonly string[], short: string]> = [
+const CHAIN: ReadonlyArray<readonly [segment: string, milestone: string | readonly string[], short: string, optional?: 'optional']> = [
   ['orgo: POST ⇒ CaseOpened appended', 'pub case.opened', 'orgo-open'],
   ['orgo: ⇒ TaskRequested(build) appended', 'pub task.requested:build', 'orgo-task'],
   ['hop 1 orgo ⇒ pipeline-worker (delivery)', 'dlv pipeline-worker task.requested:build', 'HOP1'],
@@ -244,8 +244,9 @@ const CHAIN: ReadonlyArray<readonly [segment: string, milestone: string | readon
   ['release: sign ⇒ ReleaseActivated appended', 'pub release.activated', 'sign'],
   ['release: ⇒ notice published', 'pub notice', 'publish'],
   ['hop 4 konnaxion-release ⇒ client (notice delivered)', 'dlv client notice', 'HOP4'],
-  ['client: verify notice + GET ⇒ release looks the pack up in koa-packs', 'srv packs lookup', 'get'],
-  ['release: ⇒ first pack bytes out of koa-packs', 'srv packs bytes', 'store'],
+  // absent when konnaxion-release answers the download from the pack it just verified (no store read)
+  ['client: verify notice + GET ⇒ release looks the pack up in koa-packs', 'srv packs lookup', 'get', 'optional'],
+  ['release: ⇒ first pack bytes out of koa-packs', 'srv packs bytes', 'store', 'optional'],
   ['client: download + verify + persist ⇒ activated', 'activated', 'client'],
 ];
 const segmentKey = (i: number): string => `seg ${String(i + 1).padStart(2, '0')} ${CHAIN[i][0]}`;
@@ -449,13 +450,16 @@ function chainBreakdown(timelines: ReadonlyArray<Map<string, number>>): { extra:
   const missing = new Set<string>();
   const at = (tl: Map<string, number>, milestone: string | readonly string[]): number | undefined =>
     (typeof milestone === 'string' ? [milestone] : milestone).map((m) => tl.get(m)).find((v) => v !== undefined);
-  CHAIN.forEach(([, milestone], i) => {
-    const prev = i === 0 ? undefined : CHAIN[i - 1][1];
+  CHAIN.forEach(([, milestone, , optional], i) => {
     const values = timelines.flatMap((tl) => {
       const end = at(tl, milestone);
-      const start = prev === undefined ? 0 : at(tl, prev);
-      if (end === undefined) missing.add(typeof milestone === 'string' ? milestone : milestone[0]);
-      return end === undefined || start === undefined ? [] : [end - start];
+      if (end === undefined) {
+        if (!optional) missing.add(typeof milestone === 'string' ? milestone : milestone[0]);
+        return [];
+      }
+      // from the latest earlier milestone seen (0 = the POST)
+      const start = CHAIN.slice(0, i).map(([, m]) => at(tl, m)).filter((v): v is number => v !== undefined).pop() ?? 0;
+      return [end - start];
     });
     extra[segmentKey(i)] = percentile(values, 50);
   });
