@@ -24,8 +24,10 @@ export class OrgoFeatureModule {}
 /** Durable JetStream consumers served by orgo-control's handlers: one per aggregate read ({@link ORGO_DURABLES}). */
 export const ORGO_CONSUMERS: ConsumerSpec[] = [
   { durable: ORGO_DURABLES.cases, filterSubject: filters.aggregate('case'), kind: 'event' },
-  { durable: ORGO_DURABLES.builds, filterSubject: filters.aggregate('build'), kind: 'event' },
-  { durable: ORGO_DURABLES.releases, filterSubject: filters.aggregate('release'), kind: 'event' },
+  // outcomes need no inbox: recording one is idempotent by itself (causation ids on the Case,
+  // appends guarded by its sequence), so the handler starts without a database round trip
+  { durable: ORGO_DURABLES.builds, filterSubject: filters.aggregate('build'), kind: 'event', inbox: false },
+  { durable: ORGO_DURABLES.releases, filterSubject: filters.aggregate('release'), kind: 'event', inbox: false },
 ];
 /** The service's own Postgres schema. */
 export const ORGO_DB_SCHEMA = ORGO_SCHEMA;

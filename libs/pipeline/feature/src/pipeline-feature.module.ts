@@ -25,7 +25,12 @@ import { PipelineWorker } from './pipeline-worker';
 export class PipelineFeatureModule {}
 
 /** The durable consumer served by {@link BuildTaskController}: every Case event, all tenants. */
-export const PIPELINE_CONSUMERS: ConsumerSpec[] = [{ durable: 'pipeline-worker', filterSubject: filters.aggregate('case'), batch: 1 }]; // builds are long: one per pull (ack deadline per build)
+export const PIPELINE_CONSUMERS: ConsumerSpec[] = [
+  // builds are long: one per pull (ack deadline per build). No inbox: a build is idempotent by itself
+  // (deterministic event ids appended with expected sequences; a finished build is recognised), so
+  // no transaction is held around it and an ignored release task costs none
+  { durable: 'pipeline-worker', filterSubject: filters.aggregate('case'), batch: 1, inbox: false },
+];
 /** The service's own Postgres schema (the transport's inbox lives there). */
 export const PIPELINE_DB_SCHEMA = 'pipeline';
 /** pipeline-worker has no read-model entities. */

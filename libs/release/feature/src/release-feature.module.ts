@@ -43,7 +43,10 @@ export class ReleaseFeatureModule {}
 
 /** Durable JetStream consumers served by this service's `@EventPattern` handlers. */
 export const RELEASE_CONSUMERS: ConsumerSpec[] = [
-  { durable: RELEASE_TASKS_CONSUMER, filterSubject: filters.aggregate('case'), batch: 1 }, // release tasks are long: one per pull
+  // release tasks are long: one per pull. No inbox: a release run is idempotent and re-entrant by
+  // itself (docs/release-service.md §4), so no transaction is held around it and an ignored build
+  // task costs none
+  { durable: RELEASE_TASKS_CONSUMER, filterSubject: filters.aggregate('case'), batch: 1, inbox: false },
   { durable: RELEASE_CHANNELS_CONSUMER, filterSubject: filters.aggregate('release') },
 ];
 /** The service's own Postgres schema. */
