@@ -1,7 +1,7 @@
 import 'reflect-metadata';
-import { OBJECT_STORES, STREAMS, digestHex, objectNameFor, sha256Digest, subjects, type AnyKoaEvent } from '@koa/contracts';
+import { KoaRefusal, OBJECT_STORES, STREAMS, digestHex, objectNameFor, sha256Digest, subjects, type AnyKoaEvent } from '@koa/contracts';
 import { inboundAttemptId } from '@koa/ingest/domain';
-import { Messaging } from '@koa/platform/messaging';
+import { KoaEventContext, Messaging, type RawMessage } from '@koa/platform/messaging';
 import { createServiceApp, type ServiceApp } from '@koa/platform/service';
 import { PrivateNatsServer, createThrowAwayDatabase, eventually, freePort, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
 import {
@@ -13,7 +13,9 @@ import {
   INGEST_DB_SCHEMA,
   INGEST_ENTITIES,
   INGEST_MIGRATIONS,
+  IngestEventsController,
   IngestFeatureModule,
+  SnapshotService,
   type IngestConfig,
 } from '@koa/ingest/feature';
 
@@ -138,6 +140,23 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
     expect(await events('snapshot', digestHex(digest))).toHaveLength(1);
     const stored = await blobs.get(objectNameFor(tenant, digest));
     expect(stored && Buffer.from(stored).toString()).toBe(text);
+  });
+
+  it('a capture whose bytes do not hash to the digest it names ⇒ INTERNAL, no event (the object store\'s own digest is checked)', async () => {
+    const snapshots = service.app.get(SnapshotService);
+    const claimed = `claimed ${Date.now()}`;
+    const other = new Uint8Array(Buffer.from(`swapped ${Date.now()}`.padEnd(claimed.length, '.').slice(0, claimed.length)));
+    const request = { tenant, source: 'docs', mediaType: 'text/plain' as const, digest: sha256Digest(claimed), size: claimed.length, actor: 'user:alice', provenance: { adapter: { name: 'http-upload', version: '1.0.0' }, sourceRef: 'swap' } };
+    // in memory, and streamed (a spool file whose bytes changed after they were hashed): same size, other bytes
+    for (const bytes of [other, { open: () => new ReadableStream<Uint8Array>({ start: (c) => { c.enqueue(other); c.close(); } }) }]) {
+      await expect(snapshots.capture({ ...request, bytes })).rejects.toMatchObject({ code: 'INTERNAL' });
+      expect(await events('snapshot', digestHex(sha256Digest(claimed)))).toEqual([]);
+    }
+    // the right bytes afterwards are captured (the untrusted object is replaced)
+    const ok = await snapshots.capture({ ...request, bytes: new Uint8Array(Buffer.from(claimed)) });
+    expect(ok.duplicate).toBe(false);
+    const stored = await (await client.blobs(OBJECT_STORES.snapshots.bucket)).get(objectNameFor(tenant, sha256Digest(claimed)));
+    expect(stored && Buffer.from(stored).toString()).toBe(claimed);
   });
 
   it('hashes JSON uploads byte for byte (no body parser consumes or re-encodes them first)', async () => {
@@ -285,7 +304,7 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
     });
 
     it('a burst handled concurrently: each distinct content captured once (repeats in one batch too), every message acked', async () => {
-      expect(INGEST_CONSUMERS.find((c) => c.durable === INGEST_INBOUND_DURABLE)).toMatchObject({ batch: INBOUND_BATCH, concurrency: DEFAULT_INBOUND_CONCURRENCY });
+      expect(INGEST_CONSUMERS.find((c) => c.durable === INGEST_INBOUND_DURABLE)).toMatchObject({ inbox: false, batch: INBOUND_BATCH, concurrency: DEFAULT_INBOUND_CONCURRENCY });
       expect(DEFAULT_INBOUND_CONCURRENCY).toBeGreaterThan(1);
       const run = Date.now();
       // 3 batches' worth; every 4th content repeats, so lanes capture the same digest at the same time
@@ -304,6 +323,110 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
         const stored = await (await client.blobs(OBJECT_STORES.snapshots.bucket)).get(objectNameFor(tenant, sha256Digest(content)));
         expect(stored && Buffer.from(stored).toString()).toBe(content);
       }
+    });
+
+    /** Makes the gateway's next `append` for which `matches` holds fail retryably, `after` the real append or instead of it. */
+    const failNextAppend = (matches: (e: AnyKoaEvent) => boolean, when: 'before' | 'after') => {
+      const messaging = service.messaging;
+      const real = messaging.append.bind(messaging);
+      const seen: AnyKoaEvent[] = [];
+      let failed = false;
+      const spy = jest.spyOn(messaging, 'append').mockImplementation(async (events, opts) => {
+        // the gateway appends only validated catalogue events
+        const hit = (events as readonly AnyKoaEvent[]).find(matches);
+        if (hit) seen.push(hit);
+        if (!hit || failed) return real(events, opts);
+        failed = true;
+        if (when === 'after') await real(events, opts);
+        throw new KoaRefusal('BROKER_UNAVAILABLE', 'injected: the broker went away');
+      });
+      return { seen, restore: () => spy.mockRestore() };
+    };
+    const allAcked = () =>
+      eventually(
+        async () => {
+          const info = await client.jsm.consumers.info(STREAMS.ingest.name, INGEST_INBOUND_DURABLE);
+          expect(info.num_pending + info.num_ack_pending).toBe(0);
+        },
+        { what: 'every inbound message acked' },
+      );
+
+    it('a capture interrupted after the put (before the append) is redelivered and recorded once, with the right bytes', async () => {
+      const content = `interrupted inbound ${Date.now()}`;
+      const digest = sha256Digest(content);
+      const objectAtFailure: Array<number | undefined> = [];
+      const injected = failNextAppend((e) => e.type === 'io.koa.ingest.snapshot.captured.v1' && e.data.digest === digest, 'before');
+      const blobs = await client.blobs(OBJECT_STORES.snapshots.bucket);
+      try {
+        await publish({ encoding: 'utf8', content, mediaType: 'text/plain', sourceRef: 'interrupted' }, `m-int-${Date.now()}`);
+        await eventually(async () => expect(injected.seen.length).toBeGreaterThanOrEqual(1), { what: 'first delivery reached the append' });
+        objectAtFailure.push((await blobs.info(objectNameFor(tenant, digest)))?.size);
+        await eventually(async () => expect(await events('snapshot', digestHex(digest))).toHaveLength(1), { what: 'redelivery captured' });
+        await allAcked();
+      } finally {
+        injected.restore();
+      }
+      expect(objectAtFailure).toEqual([content.length]); // the first delivery had stored the bytes
+      expect(injected.seen).toHaveLength(2); // the first delivery failed at the append, the redelivery appended
+      expect(await events('snapshot', digestHex(digest))).toHaveLength(1);
+      const stored = await blobs.get(objectNameFor(tenant, digest));
+      expect(stored && Buffer.from(stored).toString()).toBe(content);
+    });
+
+    it('a message redelivered after its capture was recorded (a lost ack) ends as a duplicate: one SnapshotCaptured', async () => {
+      const content = `lost ack ${Date.now()}`;
+      const digest = sha256Digest(content);
+      const injected = failNextAppend((e) => e.type === 'io.koa.ingest.snapshot.captured.v1' && e.data.digest === digest, 'after');
+      try {
+        await publish({ encoding: 'utf8', content, mediaType: 'text/plain', sourceRef: 'lost-ack' }, `m-lost-${Date.now()}`);
+        await eventually(() => capturedBy(content), { what: 'first delivery captured' });
+        await allAcked();
+      } finally {
+        injected.restore();
+      }
+      // only the failed first delivery appended: the redelivery found the capture in the log first
+      expect(injected.seen).toHaveLength(1);
+      expect(await events('snapshot', digestHex(digest))).toHaveLength(1);
+    });
+
+    it('the same delivery handled three times at once (redelivery while still running) ⇒ one SnapshotCaptured; a rejected one ⇒ one SnapshotRejected', async () => {
+      const controller = service.app.get(IngestEventsController);
+      const run = Date.now();
+      const good = `thrice ${run}`;
+      const bad = { encoding: 'utf8', content: 'pic', mediaType: 'image/png', sourceRef: 'thrice' };
+      const acks = [
+        await publish({ encoding: 'utf8', content: good, mediaType: 'text/plain', sourceRef: 'thrice' }, `m-thrice-${run}`),
+        await publish(bad, `m-thrice-bad-${run}`),
+      ];
+      for (const ack of acks) {
+        const m = await client.jsm.streams.getMessage(STREAMS.ingest.name, { seq: ack.seq });
+        if (!m) throw new Error(`message ${ack.seq} not in ${STREAMS.ingest.name}`);
+        const raw: RawMessage = { subject: m.subject, seq: m.seq, data: m.data, headers: { 'Nats-Msg-Id': m.header.get('Nats-Msg-Id') } };
+        // the consumer delivers it too: three handlers of one delivery, with no inbox between them
+        await Promise.all([1, 2].map((n) => controller.onInbound(raw.data, new KoaEventContext(INGEST_INBOUND_DURABLE, raw, undefined, n, () => undefined))));
+      }
+      await allAcked();
+      expect(await events('snapshot', digestHex(sha256Digest(good)))).toHaveLength(1);
+      const rejected = await events('ingest', inboundAttemptId(acks[1].seq, `m-thrice-bad-${run}`));
+      expect(rejected).toHaveLength(1);
+      expect(rejected[0]).toMatchObject({ type: 'io.koa.ingest.snapshot.rejected.v1', data: { code: 'INGEST_MALFORMED' } });
+    });
+
+    it('a rejection recorded before a failure is not recorded again on redelivery (one SnapshotRejected, nothing dead-lettered)', async () => {
+      const id = `m-rej-retry-${Date.now()}`;
+      const injected = failNextAppend((e) => e.type === 'io.koa.ingest.snapshot.rejected.v1' && e.id.endsWith(`-${digestHex(sha256Digest(id)).slice(0, 16)}`), 'after');
+      let seq = 0;
+      try {
+        seq = (await publish({ encoding: 'utf8', content: '', mediaType: 'text/plain', sourceRef: id }, id)).seq;
+        await allAcked();
+      } finally {
+        injected.restore();
+      }
+      expect(injected.seen.length).toBeGreaterThanOrEqual(2); // recorded, failed, redelivered and appended again (refused as already recorded)
+      const rejected = await events('ingest', inboundAttemptId(seq, id));
+      expect(rejected).toHaveLength(1);
+      expect(rejected[0]).toMatchObject({ data: { code: 'INGEST_EMPTY' } });
+      expect(await client.lastMessage(STREAMS.deadLetters.name, subjects.deadLetter('ingest-gateway-inbound'))).toBeUndefined();
     });
 
     it('malformed messages ⇒ SnapshotRejected with their code, nothing stored, and the consumer goes on', async () => {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   KoaRefusal,
@@ -152,21 +151,18 @@ export class SnapshotService {
     return opened;
   }
 
-  /** Puts the bytes (streamed when streamable) and checks what the store took: size, and the digest of what was streamed. */
+  /**
+   * Puts the bytes (streamed when streamable) and checks what the store took: its size, and the
+   * SHA-256 of the bytes it stored (`put(...).sha256`, the object store's own digest over the
+   * chunks it wrote) against the digest the object is named by. Either mismatch ⇒ INTERNAL, no event.
+   */
   private async store(name: string, req: CaptureRequest): Promise<void> {
     const blobs = await this.blobs();
     const description = `${req.mediaType} from ${req.source}`;
-    if (req.bytes instanceof Uint8Array) {
-      const stored = await blobs.put(name, req.bytes, { description });
-      if (stored.size !== req.size) throw new KoaRefusal('INTERNAL', `snapshot ${req.digest}: the object store took ${stored.size} of ${req.size} bytes`, { digest: req.digest });
-      return;
-    }
-    const hash = createHash('sha256');
-    const stored = await blobs.put(name, hashing(req.bytes.open(), hash), { description });
-    const sent = `sha256:${hash.digest('hex')}`;
-    if (stored.size !== req.size || sent !== req.digest) {
-      // the object under <tenant>/<hex> is not trusted by a later capture (size + hash are checked): no event names it
-      throw new KoaRefusal('INTERNAL', `snapshot ${req.digest}: the spooled bytes changed before they were stored (stored ${stored.size} of ${req.size} bytes, hashing to ${sent})`, { digest: req.digest });
+    const stored = await blobs.put(name, req.bytes instanceof Uint8Array ? req.bytes : req.bytes.open(), { description });
+    if (stored.size !== req.size || `sha256:${stored.sha256}` !== req.digest) {
+      // the object under <tenant>/<hex> is not trusted by a later capture (it is replaced): no event names it
+      throw new KoaRefusal('INTERNAL', `snapshot ${req.digest}: the object store took other bytes than were hashed (stored ${stored.size} of ${req.size} bytes, hashing to sha256:${stored.sha256})`, { digest: req.digest });
     }
   }
 
@@ -263,18 +259,6 @@ export class SnapshotService {
   private duplicateOf(first: Captured): CaptureResult {
     return { digest: first.data.digest, size: first.data.size, mediaType: first.data.mediaType, duplicate: true, event: first };
   }
-}
-
-/** Passes a stream through a hash. */
-function hashing(source: ReadableStream<Uint8Array>, hash: ReturnType<typeof createHash>): ReadableStream<Uint8Array> {
-  return source.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, c) {
-        hash.update(chunk);
-        c.enqueue(chunk);
-      },
-    }),
-  );
 }
 
 function assertHex(hex: string): string {
