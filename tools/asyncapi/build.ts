@@ -45,7 +45,9 @@ type JsonObject = { [key: string]: Json };
  */
 export const EVENT_SUBSCRIPTIONS: ReadonlyArray<{ service: string; durable: string; types: readonly string[] | '*'; why: string }> = [
   { service: 'audit-ledger', durable: 'audit-ledger', types: '*', why: 'Appends every event once to the hash-chained ledger and keeps the "what happened" projections.' },
-  { service: 'orgo-control', durable: 'orgo-control', types: ['io.koa.pipeline.pack.compiled.v1', 'io.koa.pipeline.build.failed.v1', 'io.koa.release.release.activated.v1', 'io.koa.release.release.refused.v1'], why: 'Moves Cases forward on build and release outcomes.' },
+  { service: 'orgo-control', durable: 'orgo-control-builds', types: ['io.koa.pipeline.pack.compiled.v1', 'io.koa.pipeline.build.failed.v1'], why: 'Moves Cases forward on build outcomes.' },
+  { service: 'orgo-control', durable: 'orgo-control-releases', types: ['io.koa.release.release.activated.v1', 'io.koa.release.release.refused.v1'], why: 'Moves Cases forward on release outcomes.' },
+  { service: 'orgo-control', durable: 'orgo-control-cases', types: ['io.koa.orgo.case.opened.v1', 'io.koa.orgo.task.requested.v1', 'io.koa.orgo.task.completed.v1', 'io.koa.orgo.case.closed.v1'], why: 'Keeps the Case read model (the operator API answers from it).' },
   { service: 'pipeline-worker', durable: 'pipeline-worker', types: ['io.koa.orgo.task.requested.v1'], why: 'Runs build tasks (`params.kind = build`); ignores release tasks.' },
   { service: 'konnaxion-release', durable: 'konnaxion-release', types: ['io.koa.orgo.task.requested.v1'], why: 'Runs release tasks (`params.kind = release`); ignores build tasks.' },
   { service: 'konnaxion-release', durable: 'konnaxion-release-channels', types: ['io.koa.release.release.activated.v1'], why: 'Projects activations into the channel status read model.' },
