@@ -17,9 +17,8 @@ import {
   type OperatorTrigger,
   type OutcomeEvent,
 } from '@koa/orgo/domain';
-import { ConcurrencyConflict, MESSAGING, type Messaging } from '@koa/platform/messaging';
+import { CachedAggregates, ConcurrencyConflict, MESSAGING, type AggregateRead, type Messaging } from '@koa/platform/messaging';
 import { CLOCK, type Clock } from '@koa/platform/service';
-import { CachedAggregates, type AggregateRead } from './cached-aggregates';
 
 /** How many times an outcome is re-decided after losing an append race before the delivery is nak'ed. */
 export const MAX_DECIDE_ATTEMPTS = 5;

@@ -21,7 +21,7 @@ import {
   type KoaEvent,
   type ReleaseNoticeClaims,
 } from '@koa/contracts';
-import { ConcurrencyConflict, type BlobStore, type Messaging, type RawMessage } from '@koa/platform/messaging';
+import { CachedAggregates, ConcurrencyConflict, type BlobStore, type Messaging, type RawMessage } from '@koa/platform/messaging';
 import type { Clock } from '@koa/platform/service';
 import {
   channelEntryBefore,
@@ -42,7 +42,6 @@ import {
   type StoredPackMeasurement,
 } from '@koa/release/domain';
 import { signReleaseNotice } from '@koa/release/signing';
-import { CachedAggregates } from './cached-aggregates';
 import type { ReleaseKeyProvider } from './keys';
 import { RECENT_PACK_MAX_BYTES, type RecentPacks } from './recent-packs';
 

@@ -1,10 +1,6 @@
-import { canonicalDigest, sha256Digest } from '@koa/contracts';
-import { caseIdFor, decide, initialState, openCaseCommand, parseOperatorTrigger } from '@koa/orgo/domain';
-import { Messaging } from '@koa/platform/messaging';
 import { PrivateNatsServer, uniqueName } from '@koa/platform/testing';
-import { CachedAggregates } from './cached-aggregates';
-
-const NOW = '2026-03-01T12:00:00.000Z';
+import { caseClosed } from './__fixtures__/events';
+import { CachedAggregates, Messaging } from './index';
 
 describe('CachedAggregates (real NATS)', () => {
   let nats: PrivateNatsServer;
@@ -12,8 +8,6 @@ describe('CachedAggregates (real NATS)', () => {
   let fullReads = 0;
   /** the real Messaging, counting the full reads the cache falls back to */
   let counted: Pick<Messaging, 'readAggregate' | 'lastMessage'>;
-  const digests = [sha256Digest('doc-a')];
-  const root = canonicalDigest({ digests });
 
   beforeAll(async () => {
     nats = await PrivateNatsServer.start();
@@ -30,10 +24,10 @@ describe('CachedAggregates (real NATS)', () => {
     await nats?.dispose();
   });
 
-  /** CaseOpened and TaskRequested(build) of a fresh Case */
+  /** two events of a fresh aggregate (`case.<key>`): the cache is agnostic of what they mean */
   const openCase = (tenant: string, key: string) => {
-    const t = parseOperatorTrigger({ tenant, idempotencyKey: key, actor: 'user:alice', body: { snapshotSetRoot: root, env: 'dev', channel: 'stable', reason: 'r' }, receivedAt: NOW, origin: {} });
-    return { caseId: caseIdFor(tenant, key), events: decide(openCaseCommand(t, digests), initialState()) };
+    const caseId = `case-${key}`;
+    return { caseId, events: [caseClosed(tenant, caseId, 1), caseClosed(tenant, caseId, 2)] };
   };
 
   it('after its own append a read answers from memory — the same events and sequence as a full read', async () => {

@@ -1,5 +1,5 @@
 import { STREAMS, subjects, type AggregateKind, type AnyKoaEvent } from '@koa/contracts';
-import type { Messaging } from '@koa/platform/messaging';
+import type { Messaging } from './messaging';
 
 /** What `Messaging.readAggregate` answers: the events in stream order and the subject's last sequence. */
 export interface AggregateRead {
@@ -14,10 +14,10 @@ export interface AggregateRead {
  * a full `readAggregate`. Answers are therefore exactly what `readAggregate` would return; the
  * saving is the ordered consumer a full read creates, reads and deletes (three more round trips).
  *
- * It pays where this process is the aggregate's usual writer (konnaxion-release and its channels): after
- * its own append the next read is a hit. Bounded (least recently used first out).
- *
- * (orgo-control has the same class, plus `peek`; its natural home is `libs/platform/messaging`.)
+ * It pays where this process is the aggregate's usual writer (orgo-control and its Cases,
+ * konnaxion-release and its channels): after its own append the next read is a hit. Bounded
+ * (least recently used first out). One instance per process and use; not shared across tenants'
+ * trust boundaries beyond what the subject already scopes (the key is the tenant-scoped subject).
  */
 export class CachedAggregates {
   private readonly entries = new Map<string, AggregateRead>();
@@ -40,6 +40,15 @@ export class CachedAggregates {
     const fresh = await this.messaging.readAggregate(tenant, aggregate, id);
     this.remember(subject, fresh);
     return fresh;
+  }
+
+  /**
+   * The remembered copy, NOT re-validated (undefined if none): only for a decision whose every
+   * effect is an append guarded by `lastSequence` — a stale copy then conflicts instead of
+   * writing. Anything else (an answer, a refusal, "nothing to do") needs {@link read}.
+   */
+  peek(tenant: string, aggregate: AggregateKind, id: string): AggregateRead | undefined {
+    return this.entries.get(subjects.event(tenant, aggregate, id));
   }
 
   /**
