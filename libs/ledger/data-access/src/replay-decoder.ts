@@ -3,9 +3,8 @@ import { eventDigestOf, evolveAll, type RowUpsert } from '@koa/ledger/domain';
 
 /**
  * The CPU half of a rebuild page — decode, digest check, validate, evolve — as a pure function
- * of the page's entry messages. (Running it on a worker thread was measured: on the 2 shared
- * cores of the bench it did not pay for the structured cloning and cost ≈120 MiB; see
- * docs/audit-ledger.md §5.)
+ * of the page's entry messages. (Running it on worker threads was measured twice: on the 2 shared
+ * cores of the bench it did not beat the main thread; see docs/audit-ledger.md §5.)
  */
 
 /** One replayed message that IS a ledger entry, with what the entry records. */
