@@ -10,8 +10,9 @@ import { pipelined, startSuiteStack, type SuiteStack } from './common';
 import { EVENTS_PER_CASE, storyEvents } from './story-events';
 
 /**
- * live projection: the audit-ledger process keeping up with a live stream — for each event, in
- * one transaction: inbox dedupe, hash-chain append under the head lock, every projection — against
+ * live projection: the audit-ledger process keeping up with a live stream — per delivered batch,
+ * in one transaction: inbox dedupe, the head lock, and per event the hash-chain append and every
+ * projection (stream order kept by the ledger's fence and parking) — against
  * the raw floor of "one Postgres transaction per event": a durable pull consumer that inserts each
  * event in its own transaction and then acks. Both sides are measured from the first publish of a
  * burst until the last event is committed. The ledger runs on a private nats-server with exactly
@@ -39,7 +40,7 @@ async function ledgerSize(): Promise<number> {
 export const liveProjection: Suite = {
   name: 'live-projection',
   anchorText: 'durable pull consumer, one Postgres transaction (INSERT) per event, then ack',
-  oursText: 'audit-ledger process: inbox + hash-chain append + every projection per event, one transaction each',
+  oursText: 'audit-ledger process: inbox + hash-chain append + every projection per event, one transaction per delivered batch',
   metric: { kind: 'throughput', unit: 'events/s' },
   goal: { text: '≥ 0.5×', min: 0.5 },
   variants: (ctx) => [`${casesOf(ctx) * EVENTS_PER_CASE} events per burst`],
