@@ -10,16 +10,16 @@ import { baseConfigSchema } from '@koa/platform/service';
  * | `MAX_INGEST_BYTES` | largest snapshot accepted (HTTP upload or NATS message), in bytes | 16777216 (16 MiB) |
  * | `INGEST_SPOOL_DIR` | directory under which the gateway creates its private spool directory (mode 0700) for large uploads | the OS temp directory (`TMPDIR`, else `/tmp`) |
  * | `INGEST_SPOOL_THRESHOLD_BYTES` | content up to this size stays in memory; larger content is spooled to a file while it is hashed (0 ⇒ always spool) | 1048576 (1 MiB) |
- * | `INGEST_INBOUND_CONCURRENCY` | inbound NATS messages (`koa.ingest.>`) captured at the same time (a pool over each pulled batch; no database connection is held while capturing; 1 ⇒ one after another) | 16 |
+ * | `INGEST_INBOUND_CONCURRENCY` | inbound NATS messages (`koa.ingest.>`) captured at the same time (a pool over each pulled batch; no database connection is held while capturing; 1 ⇒ one after another) | 32 |
  */
 /** Largest `INGEST_INBOUND_CONCURRENCY`. */
 export const MAX_INBOUND_CONCURRENCY = 64;
 /**
  * Default inbound captures in flight. The inbound consumer runs without the inbox (a capture is
  * idempotent by itself), so a capture holds no pooled database connection: the limit is the
- * broker round trips in flight (measured on 2 cores: 16 ≈ 32 > 8, docs/ingest.md §6).
+ * broker round trips in flight (measured on 2 cores, docs/s: 32 ≈ 64 > 16 > 8; docs/ingest.md §6).
  */
-export const DEFAULT_INBOUND_CONCURRENCY = 16;
+export const DEFAULT_INBOUND_CONCURRENCY = 32;
 /**
  * Inbound messages pulled per request by `ingest-gateway-inbound`: twice the concurrency, at
  * least 32. The pool of captures works through a batch and the next batch starts when its last
@@ -34,7 +34,7 @@ export const INBOUND_BATCH = inboundBatch(DEFAULT_INBOUND_CONCURRENCY);
  * SnapshotCaptured events after its first one (`ConsumerSpec.batchWaitMs`), so one inbox
  * transaction and one ack flush serve several; 0 ⇒ none.
  */
-export const PROJECTION_BATCH_WAIT_MS = 0;
+export const PROJECTION_BATCH_WAIT_MS = 20;
 
 export const INGEST_CONFIG_SCHEMA = baseConfigSchema.extend({
   MAX_INGEST_BYTES: z.coerce
