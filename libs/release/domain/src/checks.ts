@@ -5,7 +5,7 @@ import type { ReleaseFacts } from './facts';
 export type CheckResult = { readonly passed: true } | { readonly passed: false; readonly code: RefusalCode; readonly message: string };
 
 /** Names of the pre-activation checks, in the order they run. */
-export const CHECK_NAMES = ['case-requested', 'build-succeeded', 'provenance', 'pack-bytes', 'environment-policy'] as const;
+export const CHECK_NAMES = ['case-requested', 'build-succeeded', 'provenance', 'pack-bytes', 'pack-structure', 'environment-policy'] as const;
 export type CheckName = (typeof CHECK_NAMES)[number];
 
 /** A pre-activation check: a pure function over gathered facts. */
@@ -141,6 +141,23 @@ export function checkPackBytes(facts: ReleaseFacts): CheckResult {
 }
 
 /**
+ * `pack-structure`: the stored bytes (already known to be the requested digest and size) were
+ * checked in full as a koa-pack/2 archive — archive, manifest, part digests, evidence and EVERY
+ * entity line (docs/pack-format.md §7) — and passed. Runtime consumers check entity lines only on
+ * first use; this is what keeps a pack with a bad line from ever being signed. A check that did
+ * not run is a failure. Refuses PACK_FORMAT_INVALID (or the code the structure check reported).
+ */
+export function checkPackStructure(facts: ReleaseFacts): CheckResult {
+  const { request, storedPack } = facts;
+  const code = 'PACK_FORMAT_INVALID';
+  if (!storedPack) return fail(code, `pack ${request.pack.digest} is not in the pack store of tenant ${request.tenant}`);
+  const structure = storedPack.structure;
+  if (!structure) return fail(code, `pack ${request.pack.digest} was not checked as a koa-pack archive`);
+  if (!structure.ok) return fail(structure.code, `pack ${request.pack.digest} is not a valid koa-pack: ${structure.detail}`);
+  return PASS;
+}
+
+/**
  * `environment-policy`: the target environment is one this service releases to, and the key
  * that will sign the notice belongs to that environment (or to one the policy explicitly allows
  * for it). Refuses RELEASE_POLICY_DENIED.
@@ -156,11 +173,12 @@ export function checkEnvironmentPolicy(facts: ReleaseFacts): CheckResult {
   return PASS;
 }
 
-/** The pre-activation checks, in the order they run (cheap log facts first, then bytes, then policy). */
+/** The pre-activation checks, in the order they run (cheap log facts first, then bytes and their structure, then policy). */
 export const RELEASE_CHECKS: readonly ReleaseCheck[] = Object.freeze([
   { name: 'case-requested', code: 'RELEASE_NOT_REQUESTED', run: checkCaseRequested },
   { name: 'build-succeeded', code: 'RELEASE_BUILD_NOT_PASSED', run: checkBuildSucceeded },
   { name: 'provenance', code: 'RELEASE_PROVENANCE_INVALID', run: checkProvenance },
   { name: 'pack-bytes', code: 'RELEASE_PACK_DIGEST_MISMATCH', run: checkPackBytes },
+  { name: 'pack-structure', code: 'PACK_FORMAT_INVALID', run: checkPackStructure },
   { name: 'environment-policy', code: 'RELEASE_POLICY_DENIED', run: checkEnvironmentPolicy },
 ]);

@@ -1,8 +1,9 @@
 import { CaseClosed, PackCompiled, BuildFailed, canonicalDigest, createEvent, sha256Digest, type AnyKoaEvent } from '@koa/contracts';
-import { CHECK_NAMES, RELEASE_CHECKS, type CheckResult, checkBuildSucceeded, checkCaseRequested, checkEnvironmentPolicy, checkPackBytes, checkProvenance } from './checks';
+import { CHECK_NAMES, RELEASE_CHECKS, type CheckResult, checkBuildSucceeded, checkCaseRequested, checkEnvironmentPolicy, checkPackBytes, checkPackStructure, checkProvenance } from './checks';
 import { decideRelease } from './decide';
 import type { ReleaseFacts } from './facts';
-import { passingFacts, releaseScenario } from './testing/scenario';
+import { decodePack } from '@koa/pack-format';
+import { packWithMalformedEntityLine, passingFacts, releaseScenario } from './testing/scenario';
 
 const s = releaseScenario();
 const good = passingFacts(s);
@@ -124,6 +125,27 @@ describe('pre-activation checks', () => {
     });
   });
 
+  describe('pack-structure', () => {
+    const stored = { digest: s.packDigest, size: s.packBytes.byteLength };
+    it('passes a pack whose full structure check passed', () => {
+      expect(refusal(checkPackStructure(good))).toBe('passed');
+    });
+    it('refuses a pack whose structure check failed, with that code and its detail', () => {
+      const r = checkPackStructure({ ...good, storedPack: { ...stored, structure: { ok: false, code: 'PACK_FORMAT_INVALID', detail: 'entities.ndjson line 2: type is not a token' } } });
+      expect(r).toEqual({ passed: false, code: 'PACK_FORMAT_INVALID', message: expect.stringContaining('entities.ndjson line 2: type is not a token') });
+    });
+    it('refuses (fail-closed) when the structure was not checked, or the pack is missing', () => {
+      expect(refusal(checkPackStructure({ ...good, storedPack: stored }))).toBe('PACK_FORMAT_INVALID');
+      expect(refusal(checkPackStructure({ ...good, storedPack: undefined }))).toBe('PACK_FORMAT_INVALID');
+    });
+    it('the scenario packs: the default one decodes in full; the malformed one only in deferred mode', () => {
+      expect(decodePack(s.packBytes).entityCount).toBe(2);
+      const bad = packWithMalformedEntityLine('x');
+      expect(decodePack(bad, { deferEntityChecks: true }).entityCount).toBe(2);
+      expect(() => decodePack(bad)).toThrow(expect.objectContaining({ code: 'PACK_FORMAT_INVALID' }));
+    });
+  });
+
   describe('environment-policy', () => {
     it('refuses an environment that is not configured', () => {
       expect(refusal(checkEnvironmentPolicy({ ...good, policy: { environments: ['staging', 'prod'] } }))).toBe('RELEASE_POLICY_DENIED');
@@ -145,6 +167,10 @@ describe('pre-activation checks', () => {
 describe('decideRelease', () => {
   it('verifies when every check passes, listing the checks in order', () => {
     expect(decideRelease(good)).toEqual({ verified: true, checks: CHECK_NAMES.map((check) => ({ check, passed: true })) });
+  });
+  it('refuses a pack that failed the structure check after pack-bytes, before environment-policy', () => {
+    const d = decideRelease({ ...good, storedPack: { digest: s.packDigest, size: s.packBytes.byteLength, structure: { ok: false, code: 'PACK_FORMAT_INVALID', detail: 'bad line' } }, signingKey: undefined });
+    expect(d).toMatchObject({ verified: false, check: 'pack-structure', code: 'PACK_FORMAT_INVALID' });
   });
   it('stops at the first failing check', () => {
     const d = decideRelease({ ...good, caseEvents: [], storedPack: undefined });

@@ -1,4 +1,4 @@
-import type { AnyKoaEvent, Digest } from '@koa/contracts';
+import type { AnyKoaEvent, Digest, RefusalCode } from '@koa/contracts';
 
 /**
  * What a release asks for: the `params` of a `TaskRequested` release task, plus the Case and
@@ -16,10 +16,25 @@ export interface ReleaseRequest {
   readonly provenanceDigest: Digest;
 }
 
+/**
+ * The stored pack checked IN FULL as a koa-pack/2 archive (docs/pack-format.md §7, every step,
+ * every entity line — `decodePack` in its default mode, not the runtime's deferred mode): ok, or
+ * the code and detail of the first thing wrong.
+ */
+export type PackStructureFact =
+  | { readonly ok: true; readonly entities: number }
+  | { readonly ok: false; readonly code: RefusalCode; readonly detail: string };
+
 /** Digest and size measured over the bytes actually stored in the pack store. */
 export interface StoredPackMeasurement {
   readonly digest: string;
   readonly size: number;
+  /**
+   * The full structure check of those same bytes. Absent when it did not run (the bytes are not
+   * the requested digest and size, so `pack-bytes` refuses first): the `pack-structure` check
+   * treats absence as a failure (fail-closed).
+   */
+  readonly structure?: PackStructureFact;
 }
 
 /**

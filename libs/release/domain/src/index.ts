@@ -3,7 +3,7 @@
  * release aggregates of konnaxion-release. No I/O, no clock, no randomness: facts, time and ids
  * arrive as arguments. See README.md and docs/release-service.md.
  */
-export type { ReleaseRequest, StoredPackMeasurement, EnvironmentPolicy, SigningKeyFact, ReleaseFacts } from './facts';
+export type { ReleaseRequest, StoredPackMeasurement, PackStructureFact, EnvironmentPolicy, SigningKeyFact, ReleaseFacts } from './facts';
 export {
   CHECK_NAMES,
   RELEASE_CHECKS,
@@ -11,6 +11,7 @@ export {
   checkBuildSucceeded,
   checkProvenance,
   checkPackBytes,
+  checkPackStructure,
   checkEnvironmentPolicy,
   type CheckName,
   type CheckResult,

@@ -36,11 +36,13 @@ import {
   type ChannelEntry,
   type ChannelState,
   type EnvironmentPolicy,
+  type PackStructureFact,
   type ReleaseFacts,
   type ReleaseRequest,
   type ReleaseState,
   type StoredPackMeasurement,
 } from '@koa/release/domain';
+import { PACK_MAX_BYTES_DEFAULT, decodePack } from '@koa/pack-format';
 import { signReleaseNotice } from '@koa/release/signing';
 import type { ReleaseKeyProvider } from './keys';
 import { RECENT_PACK_MAX_BYTES, type RecentPacks } from './recent-packs';
@@ -372,7 +374,7 @@ export class ReleaseProcess {
     const [caseAgg, buildAgg, storedPack, signingKey] = await Promise.all([
       this.messaging.readAggregate(request.tenant, 'case', request.caseId),
       this.messaging.readAggregate(request.tenant, 'build', request.buildId),
-      this.measurePack(request.tenant, request.pack.digest, working),
+      this.measurePack(request.tenant, request.pack, working),
       this.keys.signerFor(request.env).then(
         ({ env, signer }) => ({ env, kid: signer.kid }),
         (e: unknown) => {
@@ -392,15 +394,22 @@ export class ReleaseProcess {
     };
   }
 
-  /** sha256 and size of the stored pack, streamed (bounded by PACK_DOWNLOAD_MAX_BYTES + 1). */
-  private async measurePack(tenant: string, digest: Digest, working: () => void): Promise<StoredPackMeasurement | undefined> {
+  /**
+   * sha256 and size of the stored pack, streamed (bounded by PACK_DOWNLOAD_MAX_BYTES + 1), and — when
+   * they are the requested ones — the full structure check of those same bytes ({@link checkStructure}).
+   * The bytes are kept while streaming for that check, in one buffer of the requested size
+   * (allocated on the first chunk; not kept beyond the pack bound, nor once more bytes than
+   * requested arrive — `pack-bytes` refuses those): one copy in memory, never a second one.
+   */
+  private async measurePack(tenant: string, pack: ReleaseRequest['pack'], working: () => void): Promise<StoredPackMeasurement | undefined> {
+    const { digest } = pack;
     const store = await this.packStore();
     const stream = await store.getStream(objectNameFor(tenant, digest));
     if (!stream) return undefined;
     const hash = createHash('sha256');
     let size = 0;
-    // small packs are also kept, for the consumers' downloads right after the notice
-    let chunks: Uint8Array[] | undefined = this.recent ? [] : undefined;
+    const keep = pack.size <= this.packBound();
+    let kept: Buffer | undefined;
     const reader = stream.getReader();
     try {
       for (;;) {
@@ -412,16 +421,51 @@ export class ReleaseProcess {
           return { digest: sha256Digest(`oversize:${digest}`), size };
         }
         hash.update(value);
-        if (chunks && size <= RECENT_PACK_MAX_BYTES) chunks.push(value);
-        else chunks = undefined;
+        if (keep && size <= pack.size) {
+          kept ??= Buffer.allocUnsafe(pack.size);
+          kept.set(value, size - value.byteLength);
+        }
         working();
       }
     } finally {
       await reader.cancel().catch(() => undefined);
     }
     const measured = `sha256:${hash.digest('hex')}`;
-    if (chunks && measured === digest) this.recent?.put(tenant, digest, Buffer.concat(chunks), measured);
-    return { digest: measured, size };
+    // not the requested bytes: `pack-bytes` refuses; the structure of other bytes is not looked at
+    if (measured !== digest || size !== pack.size) return { digest: measured, size };
+    const bytes = kept ?? new Uint8Array(0);
+    const structure = this.checkStructure(keep ? bytes : undefined, size, measured as Digest, working);
+    // small valid packs are also kept, for the consumers' downloads right after the notice
+    if (keep && structure.ok && size <= RECENT_PACK_MAX_BYTES) this.recent?.put(tenant, digest, bytes, measured);
+    return { digest: measured, size, structure };
+  }
+
+  /**
+   * The full koa-pack/2 check of the stored bytes (`decodePack` in its DEFAULT mode: archive,
+   * manifest, part digests, evidence and every entity line — docs/pack-format.md §7), as a fact.
+   * Runtime consumers defer the per-line checks to first use; the release service does not, so a
+   * pack with a bad line is refused before a notice is ever signed for it. CPU-bound and
+   * synchronous (bounded by the pack bound); `working()` is called before and after.
+   */
+  private checkStructure(bytes: Uint8Array | undefined, size: number, digest: Digest, working: () => void): PackStructureFact {
+    const bound = this.packBound();
+    if (!bytes) return { ok: false, code: 'PACK_FORMAT_INVALID', detail: `pack is ${size} bytes, above the bound of ${bound}` };
+    working();
+    try {
+      // `digest` was computed over exactly these bytes just above (saves a second hash; every part is still hashed)
+      const decoded = decodePack(bytes, { maxBytes: bound, digest });
+      return { ok: true, entities: decoded.entityCount };
+    } catch (e) {
+      if (isKoaRefusal(e)) return { ok: false, code: e.code, detail: e.message };
+      return { ok: false, code: 'PACK_FORMAT_INVALID', detail: `could not be decoded: ${(e as Error)?.message ?? String(e)}` };
+    } finally {
+      working();
+    }
+  }
+
+  /** The largest pack that can be valid: the pack format's bound, or the download bound if smaller. */
+  private packBound(): number {
+    return Math.min(PACK_MAX_BYTES_DEFAULT, this.settings.PACK_DOWNLOAD_MAX_BYTES);
   }
 
   private async readRelease(tenant: string, releaseId: string): Promise<{ state: ReleaseState; lastSequence: number }> {

@@ -20,7 +20,7 @@ import type { Messaging } from '@koa/platform/messaging';
 import { createServiceApp, type ServiceApp } from '@koa/platform/service';
 import { PrivateNatsServer, createThrowAwayDatabase, eventually, freePort, type ThrowAwayDatabase } from '@koa/platform/testing';
 import { loadTrustRoot, verifyReleaseNotice } from '@koa/release/verify';
-import { releaseScenario, type Scenario, type ScenarioOptions } from '@koa/release/domain/testing';
+import { packWithMalformedEntityLine, releaseScenario, validPackBytes, type Scenario, type ScenarioOptions } from '@koa/release/domain/testing';
 import { RELEASE_CONFIG_SCHEMA, type ReleaseConfig } from './config';
 import { ReleaseFeatureModule, RELEASE_CONSUMERS, RELEASE_DB_SCHEMA, RELEASE_ENTITIES, RELEASE_MIGRATIONS } from './release-feature.module';
 import { ReleaseProcess, releaseEventId } from './release-process';
@@ -104,8 +104,8 @@ describe('konnaxion-release (private nats-server + throw-away Postgres)', () => 
     return verifyReleaseNotice(jws, { trustRoot, scope: { tenant: TENANT, ...scope }, lastTrustedVersion, now: clock.now() });
   };
 
-  const first = () => scenario({ taskId: 't1', packBytes: new TextEncoder().encode('pack one') });
-  const second = () => scenario({ taskId: 't2', packBytes: new TextEncoder().encode('pack two, a little longer') });
+  const first = () => scenario({ taskId: 't1', packBytes: validPackBytes('pack one', TENANT) });
+  const second = () => scenario({ taskId: 't2', packBytes: validPackBytes('pack two, a little longer', TENANT) });
 
   // ---- the happy path ------------------------------------------------------------------------
   it('verifies, advances the channel to version 1, activates with a notice that verifies against GET /v1/trust/dev, and publishes it', async () => {
@@ -115,7 +115,7 @@ describe('konnaxion-release (private nats-server + throw-away Postgres)', () => 
     expect(activated.type).toBe('io.koa.release.release.activated.v1');
     expect(await types('release', 'r-t1')).toEqual(['release.verified', 'release.activated']);
     const verified = (await events('release', 'r-t1'))[0] as EventByType<'io.koa.release.release.verified.v1'>;
-    expect(verified.data.checks.map((c) => c.check)).toEqual(['case-requested', 'build-succeeded', 'provenance', 'pack-bytes', 'environment-policy']);
+    expect(verified.data.checks.map((c) => c.check)).toEqual(['case-requested', 'build-succeeded', 'provenance', 'pack-bytes', 'pack-structure', 'environment-policy']);
     expect(verified.correlationid).toBe(s.caseId);
     expect(verified.causationid).toBe(s.releaseTask.id);
 
@@ -262,6 +262,19 @@ describe('konnaxion-release (private nats-server + throw-away Postgres)', () => 
     await expectChannelUnchanged();
   });
 
+  it('refuses PACK_FORMAT_INVALID a trusted build whose pack has a malformed entity line (right digest and size): nothing signed, the channel stays', async () => {
+    // everything else is consistent: trusted builder, passing evidence, the stored bytes ARE the
+    // requested digest and size, and the archive passes the runtime's activation-time checks
+    const s = scenario({ taskId: 't-badline', packBytes: packWithMalformedEntityLine('bad line', TENANT) });
+    await seed(s);
+    const outcome = await finished('r-t-badline');
+    expect(outcome.type).toBe('io.koa.release.release.refused.v1');
+    expect(outcome.data).toMatchObject({ code: 'PACK_FORMAT_INVALID', releaseId: 'r-t-badline', packDigest: s.packDigest, channel: 'stable' });
+    expect((outcome.data as { message: string }).message).toMatch(/entities\.ndjson/);
+    expect(await types('release', 'r-t-badline')).toEqual(['release.refused']);
+    await expectChannelUnchanged();
+  });
+
   // ---- idempotency and crash recovery -------------------------------------------------------
   it('redelivery of an activated or refused task appends nothing and publishes nothing new', async () => {
     const process = service.app.get(ReleaseProcess);
@@ -305,7 +318,7 @@ describe('konnaxion-release (private nats-server + throw-away Postgres)', () => 
   });
 
   it('releases racing on one channel (consumer and direct calls concurrently) get versions 1..n, each event once', async () => {
-    const racers = ['a', 'b', 'c', 'd', 'e', 'f'].map((x) => scenario({ taskId: `t-race-${x}`, channel: 'race', packBytes: new TextEncoder().encode(`race ${x}`) }));
+    const racers = ['a', 'b', 'c', 'd', 'e', 'f'].map((x) => scenario({ taskId: `t-race-${x}`, channel: 'race', packBytes: validPackBytes(`race ${x}`, TENANT) }));
     const process = service.app.get(ReleaseProcess);
     await Promise.all(racers.map((r) => seed(r)));
     // every racer twice, directly, while the consumer handles the same tasks; like the transport,

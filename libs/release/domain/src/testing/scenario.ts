@@ -10,13 +10,53 @@ import {
   ValidationRecorded,
   BuildStarted,
   canonicalDigest,
+  canonicalJson,
   createEvent,
   sha256Digest,
   type AnyKoaEvent,
   type DataOf,
   type Digest,
 } from '@koa/contracts';
+import { MANIFEST_PATH, PACK_PARTS, encodePack, readUstar, writeUstar, type PackManifest } from '@koa/pack-format';
 import type { ReleaseFacts, ReleaseRequest } from '../facts';
+
+/** A small, valid koa-pack/2 archive (two entities) whose content depends on `salt`. */
+export function validPackBytes(salt: string, tenant = 'acme'): Uint8Array {
+  return encodePack({
+    manifest: { tenant, pipelineVersion: 'p1', snapshotSetRoot: sha256Digest(`snapshot for ${salt}`), inputs: [{ digest: sha256Digest(`snapshot for ${salt}`), mediaType: 'text/plain' }] },
+    entities: [
+      { id: 'pump-p100', type: 'equipment', title: `Pump P100 (${salt})`, text: 'Centrifugal pump, check the seal monthly.', attributes: { site: 'north' }, sources: [sha256Digest(`src ${salt}`)] },
+      { id: 'proc-seal', type: 'procedure', title: 'Replace the pump seal', text: 'Isolate, drain, replace the seal.', attributes: {}, sources: [sha256Digest(`src ${salt}`)] },
+    ],
+    evidence: { passed: true, salt },
+  }).bytes;
+}
+
+/**
+ * `validPackBytes` with ONE malformed entity line (`proc-seal`'s type is not a token) in an
+ * otherwise consistent archive: the line keeps its canonical shape, id and order, and the manifest
+ * lists the part's CORRECT digest and size. Only the full per-line check (docs/pack-format.md §7
+ * step 8b) refuses it — the runtime's deferred mode accepts it at activation.
+ */
+export function packWithMalformedEntityLine(salt: string, tenant = 'acme'): Uint8Array {
+  const enc = new TextEncoder();
+  const dec = new TextDecoder();
+  const entries = readUstar(validPackBytes(salt, tenant), { maxEntries: 4 });
+  const manifest = JSON.parse(dec.decode(entries[0].data)) as PackManifest;
+  const parts = entries.slice(1).map((e) => {
+    if (e.path !== PACK_PARTS.entities.path) return e;
+    const text = dec.decode(e.data).replace('"type":"procedure"', '"type":"not a token"');
+    return { path: e.path, data: enc.encode(text) };
+  });
+  const patched: PackManifest = {
+    ...manifest,
+    parts: manifest.parts.map((p) => {
+      const data = parts.find((e) => e.path === p.path)?.data ?? new Uint8Array();
+      return { ...p, digest: sha256Digest(data), size: data.byteLength };
+    }),
+  };
+  return writeUstar([{ path: MANIFEST_PATH, data: enc.encode(canonicalJson(patched)) }, ...parts]);
+}
 
 export interface ScenarioOptions {
   readonly tenant?: string;
@@ -25,6 +65,7 @@ export interface ScenarioOptions {
   readonly taskId?: string;
   readonly env?: string;
   readonly channel?: string;
+  /** default: a valid koa-pack/2 archive ({@link validPackBytes}) */
   readonly packBytes?: Uint8Array;
   readonly builderId?: string;
   readonly validationPassed?: boolean;
@@ -61,7 +102,7 @@ export function releaseScenario(o: ScenarioOptions = {}): Scenario {
   const channel = o.channel ?? 'stable';
   const time = o.time ?? '2026-11-26T10:00:00.000Z';
   const salt = o.salt ?? taskId;
-  const packBytes = o.packBytes ?? new TextEncoder().encode(`koa-pack bytes for ${salt}`);
+  const packBytes = o.packBytes ?? validPackBytes(salt, tenant);
   const packDigest = sha256Digest(packBytes);
   const snapshot = sha256Digest(`snapshot for ${salt}`);
   const evidenceDigest = sha256Digest(`evidence for ${salt}`);
@@ -128,7 +169,7 @@ export const passingFacts = (s: Scenario): ReleaseFacts => ({
   request: s.request,
   caseEvents: s.caseEvents,
   buildEvents: s.buildEvents,
-  storedPack: { digest: s.packDigest, size: s.packBytes.byteLength },
+  storedPack: { digest: s.packDigest, size: s.packBytes.byteLength, structure: { ok: true, entities: 2 } },
   trustedBuilders: ['https://koa.dev/builders/pipeline-worker'],
   policy: { environments: ['dev', 'staging', 'prod'] },
   signingKey: { env: s.env, kid: `${s.env}-release-1` },
