@@ -1,4 +1,4 @@
-export { INGEST_CONFIG_SCHEMA, DEFAULT_INBOUND_CONCURRENCY, INBOUND_BATCH, type IngestConfig } from './config';
+export { INGEST_CONFIG_SCHEMA, DEFAULT_INBOUND_CONCURRENCY, INBOUND_BATCH, PROJECTION_BATCH_WAIT_MS, inboundBatch, type IngestConfig } from './config';
 export { IngestFeatureModule, INGEST_CONSUMERS, ingestConsumers, INGEST_DB_SCHEMA, INGEST_ENTITIES, INGEST_MIGRATIONS } from './ingest-feature.module';
 export { IngestController, MAX_JSON_BODY_BYTES } from './ingest.controller';
 export { IngestEventsController, INGEST_INBOUND_DURABLE, INGEST_PROJECTION_DURABLE } from './inbound.consumer';
