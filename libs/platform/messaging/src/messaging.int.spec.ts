@@ -60,6 +60,21 @@ describe('Messaging (real nats-server)', () => {
     expect(after.state.messages).toBeGreaterThan(0);
   });
 
+  it('ensureTopology run by several services at once on a fresh server: every one succeeds, one topology', async () => {
+    // five services boot together in a deployment (and in the demo): their creates race
+    const own = await PrivateNatsServer.start();
+    const clients = await Promise.all(Array.from({ length: 6 }, (_, i) => Messaging.connect({ url: own.url, name: `boot-${i}` })));
+    try {
+      const outcomes = await Promise.allSettled(clients.map((m) => m.ensureTopology()));
+      expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason))).toEqual([]);
+      const names = (await clients[0].jsm.streams.names().next()).sort();
+      expect(names).toEqual([...Object.values(STREAMS).map((s) => s.name), ...Object.values(OBJECT_STORES).map((os) => `OBJ_${os.bucket}`)].sort());
+    } finally {
+      await Promise.all(clients.map((m) => m.close()));
+      await own.dispose();
+    }
+  });
+
   it('deleting the KOA_EVENTS stream itself is refused by server permissions for service users', async () => {
     // deny_delete only protects messages; the stream is protected by the account permissions the
     // deployment gives every service user (deploy/): no STREAM.DELETE / STREAM.PURGE on KOA_* streams

@@ -265,8 +265,21 @@ export class Messaging {
       try {
         await this.objm.create(os.bucket, { description: os.description, storage: StorageType.File, replicas });
       } catch (e) {
+        // services boot together: a create racing another service's create of the same bucket can
+        // be refused (10058 name in use / 10065 subjects overlap) although the bucket now exists
+        if (e instanceof JetStreamApiError && (e.code === 10058 || e.code === 10065) && (await this.streamExists(`OBJ_${os.bucket}`))) continue;
         throw translateBrokerError(e, `ensureTopology object store ${os.bucket}`);
       }
+    }
+  }
+
+  private async streamExists(name: string): Promise<boolean> {
+    try {
+      await this.jsm.streams.info(name);
+      return true;
+    } catch (e) {
+      if (e instanceof JetStreamApiError && e.code === 10059) return false;
+      throw e;
     }
   }
 
