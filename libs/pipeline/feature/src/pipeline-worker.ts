@@ -25,7 +25,7 @@ import {
 } from '@koa/contracts';
 import { PACK_MEDIA_TYPE } from '@koa/pack-format';
 import { PIPELINE_VERSION, evidenceSummary, runPipeline, type PipelineInput, type PipelineRun, type StageName } from '@koa/pipeline/domain';
-import { ConcurrencyConflict, type BlobStore, type Messaging } from '@koa/platform/messaging';
+import { ConcurrencyConflict, type Messaging } from '@koa/platform/messaging';
 import type { Clock } from '@koa/platform/service';
 import { PIPELINE_WORKER_VERSION, type PipelineWorkerSettings } from './config';
 import { buildEventId, buildIdFor } from './ids';
@@ -76,8 +76,6 @@ type SnapshotCapturedEvent = EventOf<typeof SnapshotCaptured>;
  */
 export class PipelineWorker {
   private readonly log = new Logger('PipelineWorker');
-  /** object stores, opened once each (every opening is a stream-info round trip) */
-  private readonly stores = new Map<string, Promise<BlobStore>>();
 
   constructor(
     private readonly messaging: Messaging,
@@ -233,7 +231,7 @@ export class PipelineWorker {
       }
     };
     readAhead();
-    const store = await this.store(OBJECT_STORES.snapshots.bucket);
+    const store = await this.messaging.blobs(OBJECT_STORES.snapshots.bucket);
     const out: PipelineInput[] = [];
     let total = 0;
     for (const digest of sorted) {
@@ -270,18 +268,8 @@ export class PipelineWorker {
     return events.find((e): e is SnapshotCapturedEvent => e.type === SnapshotCaptured.type);
   }
 
-  private store(bucket: string): Promise<BlobStore> {
-    let s = this.stores.get(bucket);
-    if (!s) {
-      s = this.messaging.blobs(bucket);
-      s.catch(() => this.stores.delete(bucket));
-      this.stores.set(bucket, s);
-    }
-    return s;
-  }
-
   private async storePack(tenant: string, digest: string, bytes: Uint8Array): Promise<void> {
-    const store = await this.store(OBJECT_STORES.packs.bucket);
+    const store = await this.messaging.blobs(OBJECT_STORES.packs.bucket);
     const name = objectNameFor(tenant, digest);
     const existing = await store.info(name);
     if (existing && existing.size === bytes.length) return; // content-addressed: same name, same bytes

@@ -265,6 +265,13 @@ describe('Messaging (real nats-server)', () => {
     expect(await store.put('acme/streamed', rs)).toEqual({ name: 'acme/streamed', size: small.length, sha256: sha256(small) });
     expect(Buffer.from((await store.get('acme/streamed')) ?? []).equals(small)).toBe(true);
     expect(await codeOf(messaging.blobs('not-a-bucket'))).toBe('CONFIG_INVALID');
+    // opened once per bucket and kept; a refused open is not kept (the next call asks again)
+    expect(messaging.blobs(OBJECT_STORES.packs.bucket)).toBe(messaging.blobs(OBJECT_STORES.packs.bucket));
+    const refused = messaging.blobs('not-a-bucket');
+    expect(await codeOf(refused)).toBe('CONFIG_INVALID');
+    const again = messaging.blobs('not-a-bucket');
+    expect(again).not.toBe(refused);
+    expect(await codeOf(again)).toBe('CONFIG_INVALID');
   });
 
   it('ping is true while the server answers and false after it stops', async () => {

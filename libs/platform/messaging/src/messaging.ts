@@ -160,6 +160,7 @@ function toStreamConfig(spec: StreamSpec, replicas: number): Partial<StreamConfi
 export class Messaging {
   private readonly log = new Logger('Messaging');
   private readonly watchers = new Set<{ stop(): Promise<void> }>();
+  private readonly blobStores = new Map<string, Promise<BlobStore>>();
   private readonly objm: Objm;
   private closed = false;
 
@@ -437,8 +438,24 @@ export class Messaging {
     return handle;
   }
 
-  /** The blob store for one of the `OBJECT_STORES` buckets (anything else ⇒ `CONFIG_INVALID`). */
-  async blobs(bucket: string): Promise<BlobStore> {
+  /**
+   * The blob store for one of the `OBJECT_STORES` buckets (anything else ⇒ `CONFIG_INVALID`).
+   * Opened once per bucket and kept (opening costs two round trips: account and stream info); a
+   * failed open is forgotten, so the next call tries again.
+   */
+  blobs(bucket: string): Promise<BlobStore> {
+    let opened = this.blobStores.get(bucket);
+    if (!opened) {
+      opened = this.openBlobs(bucket);
+      this.blobStores.set(bucket, opened);
+      opened.catch(() => {
+        if (this.blobStores.get(bucket) === opened) this.blobStores.delete(bucket);
+      });
+    }
+    return opened;
+  }
+
+  private async openBlobs(bucket: string): Promise<BlobStore> {
     if (!Object.values(OBJECT_STORES).some((b) => b.bucket === bucket)) {
       throw new KoaRefusal('CONFIG_INVALID', `object store bucket ${JSON.stringify(bucket)} is not one of OBJECT_STORES`, { bucket });
     }

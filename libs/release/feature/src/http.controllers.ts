@@ -3,7 +3,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Request, Response } from 'express';
 import { Controller, Get, Header, Inject, Logger, Param, Query, Req, Res } from '@nestjs/common';
 import { DIGEST_PATTERN, KoaRefusal, OBJECT_STORES, assertToken, objectNameFor, subjects } from '@koa/contracts';
-import { MESSAGING, type BlobStore, type Messaging } from '@koa/platform/messaging';
+import { MESSAGING, type Messaging } from '@koa/platform/messaging';
 import { ChannelReadModel, type ChannelStatus } from '@koa/release/data-access';
 import { RELEASE_KEYS, type ReleaseKeyProvider } from './keys';
 import { RecentPacks } from './recent-packs';
@@ -38,7 +38,6 @@ function assertDigest(digest: string): string {
 export class PacksController {
   private readonly log = new Logger('PacksController');
   /** the `koa-packs` object store, opened once (each opening is a stream-info round trip) */
-  private packs: Promise<BlobStore> | undefined;
 
   constructor(
     @Inject(MESSAGING) private readonly messaging: Messaging,
@@ -49,15 +48,6 @@ export class PacksController {
     res.setHeader('ETag', etag);
     res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
     res.setHeader('X-Content-Type-Options', 'nosniff');
-  }
-
-  private packStore(): Promise<BlobStore> {
-    if (!this.packs) {
-      const opening = this.messaging.blobs(OBJECT_STORES.packs.bucket);
-      opening.catch(() => (this.packs = undefined));
-      this.packs = opening;
-    }
-    return this.packs;
   }
 
   @Get('tenants/:tenant/packs/:digest')
@@ -93,7 +83,7 @@ export class PacksController {
       res.end(req.method === 'HEAD' ? undefined : kept);
       return;
     }
-    const store = await this.packStore();
+    const store = await this.messaging.blobs(OBJECT_STORES.packs.bucket);
     // a GET that will send the body opens the object stream while its size is looked up (one round trip less)
     const opened = req.method === 'HEAD' || notModified ? Promise.resolve(undefined) : store.getStream(name);
     opened.catch(() => undefined); // handled where it is awaited, below

@@ -21,7 +21,7 @@ import {
   type KoaEvent,
   type ReleaseNoticeClaims,
 } from '@koa/contracts';
-import { CachedAggregates, ConcurrencyConflict, type BlobStore, type Messaging, type RawMessage } from '@koa/platform/messaging';
+import { CachedAggregates, ConcurrencyConflict, type Messaging, type RawMessage } from '@koa/platform/messaging';
 import type { Clock } from '@koa/platform/service';
 import {
   channelEntryBefore,
@@ -135,7 +135,6 @@ export class ReleaseProcess {
   /** the channels this process last read or advanced (validated by last sequence before each use) */
   private readonly channelLog: CachedAggregates;
   /** the `koa-packs` object store, opened once (each opening is a stream-info round trip) */
-  private packs: Promise<BlobStore> | undefined;
 
   constructor(
     private readonly messaging: Messaging,
@@ -403,7 +402,7 @@ export class ReleaseProcess {
    */
   private async measurePack(tenant: string, pack: ReleaseRequest['pack'], working: () => void): Promise<StoredPackMeasurement | undefined> {
     const { digest } = pack;
-    const store = await this.packStore();
+    const store = await this.messaging.blobs(OBJECT_STORES.packs.bucket);
     const stream = await store.getStream(objectNameFor(tenant, digest));
     if (!stream) return undefined;
     const hash = createHash('sha256');
@@ -476,15 +475,6 @@ export class ReleaseProcess {
   private async readChannel(tenant: string, env: string, channel: string): Promise<ChannelRead> {
     const { events, lastSequence } = await this.channelLog.read(tenant, 'channel', channelAggregateId(env, channel));
     return { state: foldChannel(events.filter(isChannelAdvanced)), lastSequence, events };
-  }
-
-  private packStore(): Promise<BlobStore> {
-    if (!this.packs) {
-      const opening = this.messaging.blobs(OBJECT_STORES.packs.bucket);
-      opening.catch(() => (this.packs = undefined));
-      this.packs = opening;
-    }
-    return this.packs;
   }
 
   private async append(event: AnyKoaEvent, expectedLastSubjectSequence: number): Promise<{ seq: number; duplicate: boolean }> {
