@@ -44,6 +44,22 @@ export class PacksController {
     @Inject(RecentPacks) private readonly recent: RecentPacks,
   ) {}
 
+  /**
+   * Sets the pack headers; answers 304 (and returns true) when the client's `If-None-Match`
+   * names this pack, else sets Content-Type and Content-Length for the 200.
+   */
+  private answeredHead(res: ResponseLike, etag: string, notModified: boolean, size: number): boolean {
+    this.setPackHeaders(res, etag);
+    if (notModified) {
+      res.status(304);
+      res.end();
+      return true;
+    }
+    res.setHeader('Content-Type', PACK_MEDIA_TYPE);
+    res.setHeader('Content-Length', size);
+    return false;
+  }
+
   private setPackHeaders(res: ResponseLike, etag: string): void {
     res.setHeader('ETag', etag);
     res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
@@ -71,14 +87,7 @@ export class PacksController {
     // a pack this process just verified for a release: the same bytes as the store's, without reading it again
     const kept = this.recent.get(tenant, digest);
     if (kept) {
-      this.setPackHeaders(res, etag);
-      if (notModified) {
-        res.status(304);
-        res.end();
-        return;
-      }
-      res.setHeader('Content-Type', PACK_MEDIA_TYPE);
-      res.setHeader('Content-Length', kept.byteLength);
+      if (this.answeredHead(res, etag, notModified, kept.byteLength)) return;
       res.status(200);
       res.end(req.method === 'HEAD' ? undefined : kept);
       return;
@@ -97,14 +106,7 @@ export class PacksController {
       await release();
       throw new KoaRefusal('PACK_NOT_FOUND', `no pack ${digest} is stored for tenant ${tenant}`, { tenant, digest });
     }
-    this.setPackHeaders(res, etag);
-    if (notModified) {
-      res.status(304);
-      res.end();
-      return;
-    }
-    res.setHeader('Content-Type', PACK_MEDIA_TYPE);
-    res.setHeader('Content-Length', info.size);
+    if (this.answeredHead(res, etag, notModified, info.size)) return;
     if (req.method === 'HEAD') {
       res.status(200);
       res.end();
