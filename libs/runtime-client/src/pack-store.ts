@@ -18,6 +18,16 @@ export const StoredReleaseSchema = z.strictObject({
 });
 export type StoredRelease = z.output<typeof StoredReleaseSchema>;
 
+/** Outbox key: names sort oldest first (`<15-digit ms>-<9-digit seq>-<event id>`). */
+export const ReportKey = z.string().regex(/^[0-9]{15}-[0-9]{9}-[A-Za-z0-9_-]{1,256}$/);
+
+/** At most this many unsent activation reports ride in `state.json`; older ones move to the outbox. */
+export const STATE_REPORTS_MAX = 16;
+
+/** An activation report carried by `state.json` until NATS acknowledges it (docs/runtime-consumer.md §4). */
+export const PendingReportSchema = z.strictObject({ key: ReportKey, event: z.record(z.string(), z.unknown()) });
+export type PendingReport = z.output<typeof PendingReportSchema>;
+
 /** `state.json`: an index over the signed files. It is never trusted on its own: boot re-verifies. */
 export const RuntimeStateSchema = z.strictObject({
   format: z.literal('koa-runtime-state/1'),
@@ -26,6 +36,12 @@ export const RuntimeStateSchema = z.strictObject({
   lastTrustedVersion: z.number().int().nonnegative(),
   active: StoredReleaseSchema.optional(),
   previous: StoredReleaseSchema.optional(),
+  /**
+   * `ConsumerActivated` reports not yet acknowledged by NATS, oldest first: each is written in
+   * the same atomic rename as the activation it reports, so it is never lost and never names an
+   * activation that a crash undid.
+   */
+  reports: z.array(PendingReportSchema).max(STATE_REPORTS_MAX).optional(),
 });
 export type RuntimeState = z.output<typeof RuntimeStateSchema>;
 
@@ -42,8 +58,10 @@ export type RuntimeState = z.output<typeof RuntimeStateSchema>;
  * Every write is atomic: a temp file in the same directory, write, fsync, rename, fsync of the
  * directory.
  * `state.json` is written last, so a crash leaves either the old or the new state, both pointing
- * at complete files. {@link PackStore.stage} splits this in two so that the disk write of a pack
- * runs while its bytes are being verified, and only a verified file takes its final name.
+ * at complete files. {@link PackStore.stage} splits this in two so that the disk write of a file
+ * runs while the caller keeps the CPU. {@link PackStore.place} writes a content-addressed pack or
+ * a verified notice under its final name directly (no rename): such a file is used only once
+ * `state.json` names it, and every use re-checks it against a signed digest.
  */
 export class PackStore {
   constructor(readonly dir: string) {}
@@ -146,12 +164,12 @@ export class PackStore {
   }
 
   /** Starts writing a report like {@link putOutbox}; it is listed only after `commit()` (then call {@link trimOutbox}). */
-  stageOutbox(key: string, event: unknown): Promise<StagedFile> {
+  stageOutbox(key: string, event: unknown): StagedFile {
     return this.stage(`outbox/${key}.json`, JSON.stringify(event));
   }
 
   /** Starts writing `state.json` (see {@link stage}); `commit()` is the switch point. */
-  stageState(state: RuntimeState): Promise<StagedFile> {
+  stageState(state: RuntimeState): StagedFile {
     return this.stage('state.json', `${JSON.stringify(RuntimeStateSchema.parse(state), null, 2)}\n`);
   }
 
@@ -179,20 +197,22 @@ export class PackStore {
   }
 
   /**
-   * Starts writing `content` to a temp file next to `rel` and returns as soon as the write is
-   * under way: the write proceeds on the I/O pool while the caller keeps the CPU (e.g. verifying
+   * Starts writing `content` to a temp file next to `rel` and returns at once (without waiting
+   * even for the open): the open, write and fsync proceed on the I/O pool while the caller keeps the CPU (e.g. verifying
    * the very bytes); the fsync follows it. `commit()` waits for write + fsync, renames the file to
    * `rel` and fsyncs the directory; `discard()` removes the temp file. A staged file is invisible
    * under its final name until `commit()`, and `prune` removes leftovers of a crash.
    * (`O_SYNC` was measured 3–5× slower than write + fsync on ext4, so it is not used.)
    */
-  async stage(rel: string, content: Uint8Array | string): Promise<StagedFile> {
+  stage(rel: string, content: Uint8Array | string): StagedFile {
     const target = join(this.dir, rel);
     const dir = dirname(target);
     const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
     const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-    const handle = await fs.open(tmp, 'wx', 0o600);
+    let opened = false;
     const written = (async () => {
+      const handle = await fs.open(tmp, 'wx', 0o600);
+      opened = true;
       try {
         for (let at = 0; at < data.byteLength; ) {
           const { bytesWritten } = await handle.write(data, at, data.byteLength - at, at);
@@ -213,13 +233,73 @@ export class PackStore {
       },
       discard: async () => {
         await written.catch(() => undefined);
-        await fs.rm(tmp, { force: true });
+        if (opened) await fs.rm(tmp, { force: true });
       },
     };
   }
 
+  /**
+   * Writes `content` directly under its final name `rel` (created or truncated), fsyncs it and its
+   * directory, all on the I/O pool; returns at once. For files that nothing uses before
+   * `state.json` names them and whose every use re-checks them against a signed digest: a pack
+   * under `packs/<digest hex>.pack`, a verified notice under `notices/<version>.jws` (never a
+   * version `state.json` names). A crash may leave such a file partial; `prune` removes it (no
+   * state names it) and a reuse checks its digest first. `commit()` waits for durability;
+   * `discard()` waits, then deletes the file.
+   */
+  place(rel: string, content: Uint8Array | string): StagedFile {
+    const target = join(this.dir, rel);
+    const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+    const written = (async () => {
+      const handle = await fs.open(target, 'w', 0o600);
+      try {
+        for (let at = 0; at < data.byteLength; ) {
+          const { bytesWritten } = await handle.write(data, at, data.byteLength - at, at);
+          at += bytesWritten;
+        }
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fsyncDir(dirname(target));
+    })();
+    written.catch(() => undefined); // surfaced by commit(); discard() ignores it
+    return {
+      file: rel,
+      commit: () => written,
+      discard: async () => {
+        await written.catch(() => undefined);
+        await fs.rm(target, { force: true });
+      },
+    };
+  }
+
+  /**
+   * Makes an existing file (a pack already on disk, reused) durable: fsync of the file and its
+   * directory. `discard()` does nothing: a file that existed before is never deleted here.
+   */
+  syncExisting(rel: string): StagedFile {
+    const target = join(this.dir, rel);
+    const synced = (async () => {
+      const handle = await fs.open(target, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fsyncDir(dirname(target));
+    })();
+    synced.catch(() => undefined);
+    return { file: rel, commit: () => synced, discard: () => synced.catch(() => undefined) };
+  }
+
+  /** Deletes one file (e.g. a pack on disk that no longer matches its digest). */
+  async remove(rel: string): Promise<void> {
+    await fs.rm(join(this.dir, rel), { force: true });
+  }
+
   private async writeAtomic(rel: string, content: Uint8Array | string): Promise<void> {
-    await (await this.stage(rel, content)).commit();
+    await this.stage(rel, content).commit();
   }
 }
 
@@ -227,9 +307,9 @@ export class PackStore {
 export interface StagedFile {
   /** the final name, relative to the data dir */
   readonly file: string;
-  /** waits for write + fsync, then renames into place and fsyncs the directory */
+  /** waits for write + fsync, then renames into place and fsyncs the directory (for {@link PackStore.place}: waits for write + fsyncs) */
   commit(): Promise<void>;
-  /** waits for the write to end, then deletes the temp file */
+  /** waits for the write to end, then deletes the temp file (for {@link PackStore.place}: the file) */
   discard(): Promise<void>;
 }
 

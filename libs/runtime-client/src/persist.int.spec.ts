@@ -1,14 +1,16 @@
-// Persistence while verifying: the pack and notice are written to temp files during verification
-// and only take their final names once every check passed (offline, real files, signed notices).
-import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
+// Persistence while verifying: the pack and the verified notice are written (under their final
+// names, unused until state.json names them) during verification; state.json, carrying the
+// activation report, is renamed into place only once every check passed (offline, real files,
+// signed notices).
+import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canonicalJson, digestHex, sha256Digest } from '@koa/contracts';
 import { PACK_FORMAT, PACK_PARTS, encodePack, readUstar, writeUstar } from '@koa/pack-format';
 import { loadTrustRoot, type TrustRoot } from '@koa/release/verify';
 import { DevKeyring, signReleaseNotice } from '@koa/release/signing';
-import { PackStore } from './pack-store';
-import { RuntimeClient } from './index';
+import { PackStore, STATE_REPORTS_MAX } from './pack-store';
+import { RuntimeClient, type RuntimeMessaging } from './index';
 
 
 const T0 = new Date('2026-06-01T00:00:00.000Z');
@@ -32,6 +34,29 @@ beforeAll(async () => {
   trustRoot = await loadTrustRoot(await keyring.trustRoot(), { env: 'dev', now: T0 });
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A broker stand-in that records appended events (the client's only use of it here). */
+function recordingMessaging(): RuntimeMessaging & { appended: Array<{ id: string; type: string; data: Record<string, unknown> }> } {
+  const appended: Array<{ id: string; type: string; data: Record<string, unknown> }> = [];
+  return {
+    appended,
+    lastMessage: async () => undefined,
+    watch: async () => ({ stop: async () => undefined }),
+    append: async (events) => {
+      for (const e of events) appended.push(e as unknown as { id: string; type: string; data: Record<string, unknown> });
+      return events.map((_, i) => ({ seq: appended.length - events.length + i + 1, duplicate: false }));
+    },
+  } as RuntimeMessaging & { appended: Array<{ id: string; type: string; data: Record<string, unknown> }> };
+}
+
+const packOf = (id: string) =>
+  encodePack({
+    manifest: { tenant: 'acme', pipelineVersion: '1.0.0', snapshotSetRoot: sha256Digest('root'), inputs: [{ digest: sha256Digest('src'), mediaType: 'application/json' }] },
+    entities: [{ id, type: 'equipment', title: `Title ${id}`, text: 'seal', attributes: {}, sources: [sha256Digest('src')] }],
+    evidence: { passed: true },
+  });
+
+const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
 
 describe('PackStore.stage', () => {
   it('commit puts the exact bytes under the final name; discard leaves nothing behind', async () => {
@@ -122,5 +147,113 @@ describe('offer: persistence during verification', () => {
     expect(code(() => again.lookup('valve-v2'))).toBe('PACK_FORMAT_INVALID');
     expect(again.lookup('pump-p100')?.id).toBe('pump-p100');
     await again.stop();
+  });
+});
+
+describe('offer: the activation report rides in state.json (one atomic switch)', () => {
+  it('an offline activation carries its report in state.json (no outbox file); a restart with NATS sends it exactly once and drops it from the state', async () => {
+    const dataDir = join(tmp, 'consumer-report');
+    const pack = packOf('pump-p1');
+    let ids = 0;
+    const opts = { tenant: 'acme', env: 'dev', channel: 'stable', consumerId: 'edge-r', trustRoot, dataDir, clock, newId: () => `rep-${++ids}`, fetchPack: async () => pack.bytes };
+    const c = new RuntimeClient(opts);
+    await c.start();
+    expect(await c.offer(await notice(1, pack))).toMatchObject({ outcome: 'activated', version: 1 });
+    await c.stop();
+    const state = readJson(join(dataDir, 'state.json'));
+    expect(state.active.version).toBe(1);
+    expect(state.reports).toHaveLength(1);
+    expect(state.reports[0].event).toMatchObject({ type: 'io.koa.runtime.consumer.activated.v1', data: { version: 1, packDigest: pack.digest } });
+    expect(readdirSync(join(dataDir, 'outbox'))).toEqual([]);
+
+    // "crash" after the switch, restart with the broker: the report is sent once, then leaves the state
+    const messaging = recordingMessaging();
+    const again = new RuntimeClient({ ...opts, messaging });
+    expect(await again.start()).toMatchObject({ state: 'active', version: 1 });
+    await again.stop();
+    expect(messaging.appended.map((e) => [e.type, e.data['version']])).toEqual([['io.koa.runtime.consumer.activated.v1', 1]]);
+    expect(readJson(join(dataDir, 'state.json')).reports).toEqual([]);
+    const third = new RuntimeClient({ ...opts, messaging });
+    await third.start();
+    await third.stop();
+    expect(messaging.appended).toHaveLength(1);
+  });
+
+  it(`keeps at most ${STATE_REPORTS_MAX} unsent reports in state.json: older ones move to the outbox, and all are sent once, in order`, async () => {
+    const dataDir = join(tmp, 'consumer-many');
+    const packs = [packOf('a-1'), packOf('a-2')];
+    const served = new Map(packs.map((p) => [p.digest as string, p.bytes]));
+    let ids = 0;
+    const opts = { tenant: 'acme', env: 'dev', channel: 'stable', consumerId: 'edge-m', trustRoot, dataDir, clock, newId: () => `m-${++ids}`, fetchPack: async (d: string) => served.get(d) as Uint8Array };
+    const c = new RuntimeClient(opts);
+    await c.start();
+    const n = STATE_REPORTS_MAX + 4;
+    for (let v = 1; v <= n; v++) expect(await c.offer(await notice(v, packs[v % 2]))).toMatchObject({ outcome: 'activated', version: v });
+    await c.stop();
+    expect(readJson(join(dataDir, 'state.json')).reports).toHaveLength(STATE_REPORTS_MAX);
+    expect(readdirSync(join(dataDir, 'outbox'))).toHaveLength(n - STATE_REPORTS_MAX);
+    const messaging = recordingMessaging();
+    const again = new RuntimeClient({ ...opts, messaging });
+    await again.start();
+    await again.stop();
+    expect(messaging.appended.map((e) => e.data['version'])).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(readJson(join(dataDir, 'state.json')).reports).toEqual([]);
+    expect(readdirSync(join(dataDir, 'outbox'))).toEqual([]);
+  });
+
+  it('after a crash before the switch: a partial pack and an unreferenced notice left under final names change nothing; the next offer replaces the partial pack and activates', async () => {
+    const dataDir = join(tmp, 'consumer-crash');
+    const p1 = packOf('c-1');
+    const p2 = packOf('c-2');
+    const served = new Map([[p1.digest as string, p1.bytes], [p2.digest as string, p2.bytes]]);
+    let downloads = 0;
+    const opts = {
+      tenant: 'acme', env: 'dev', channel: 'stable', consumerId: 'edge-c', trustRoot, dataDir, clock, newId: () => `c-${Math.random().toString(36).slice(2)}`,
+      fetchPack: async (d: string) => {
+        downloads += 1;
+        return served.get(d) as Uint8Array;
+      },
+    };
+    const c = new RuntimeClient(opts);
+    await c.start();
+    expect(await c.offer(await notice(1, p1))).toMatchObject({ outcome: 'activated', version: 1 });
+    await c.stop();
+    const stateBefore = readFileSync(join(dataDir, 'state.json'), 'utf8');
+    // what an offer of v2 leaves when the machine dies after writing part of the pack and the notice, before state.json is renamed
+    const n2 = await notice(2, p2);
+    writeFileSync(join(dataDir, 'packs', `${digestHex(p2.digest)}.pack`), p2.bytes.subarray(0, 100));
+    writeFileSync(join(dataDir, 'notices', '2.jws'), n2);
+    writeFileSync(join(dataDir, '.tmp-1-aaaaaaaaaaaa'), '{"half":');
+
+    const again = new RuntimeClient(opts);
+    expect(await again.start()).toMatchObject({ state: 'active', version: 1, packDigest: p1.digest, lastTrustedVersion: 1 });
+    expect(readFileSync(join(dataDir, 'state.json'), 'utf8')).toBe(stateBefore);
+    // the partial pack is not reused: it fails its digest, is deleted and downloaded again
+    expect(await again.offer(n2)).toMatchObject({ outcome: 'activated', version: 2, packDigest: p2.digest });
+    expect(downloads).toBe(2);
+    expect(Buffer.compare(readFileSync(join(dataDir, 'packs', `${digestHex(p2.digest)}.pack`)), Buffer.from(p2.bytes))).toBe(0);
+    await again.stop();
+    const third = new RuntimeClient(opts);
+    expect(await third.start()).toMatchObject({ state: 'active', version: 2, packDigest: p2.digest });
+    expect(third.lookup('c-2')?.id).toBe('c-2');
+    await third.stop();
+    expect(readdirSync(dataDir).filter((f) => f.startsWith('.tmp-'))).toEqual([]);
+  });
+
+  it('a refused pack leaves neither its bytes nor its notice under a final name, and the active release is untouched', async () => {
+    const dataDir = join(tmp, 'consumer-refused');
+    const p1 = packOf('d-1');
+    const wrong = packOf('d-wrong');
+    const p2 = packOf('d-2');
+    const opts = { tenant: 'acme', env: 'dev', channel: 'stable', consumerId: 'edge-d', trustRoot, dataDir, clock, newId: () => `d-${Math.random().toString(36).slice(2)}`, fetchPack: async (d: string) => (d === p1.digest ? p1.bytes : wrong.bytes) };
+    const c = new RuntimeClient(opts);
+    await c.start();
+    expect(await c.offer(await notice(1, p1))).toMatchObject({ outcome: 'activated', version: 1 });
+    // the notice names p2; the download delivers other bytes of the same size
+    expect(await c.offer(await notice(2, { digest: p2.digest, size: wrong.size }))).toMatchObject({ outcome: 'refused', code: 'RELEASE_PACK_DIGEST_MISMATCH' });
+    await c.stop();
+    expect(readdirSync(join(dataDir, 'packs'))).toEqual([`${digestHex(p1.digest)}.pack`]);
+    expect(readdirSync(join(dataDir, 'notices'))).toEqual(['1.jws']);
+    expect(readJson(join(dataDir, 'state.json'))).toMatchObject({ lastTrustedVersion: 1, active: { version: 1 } });
   });
 });

@@ -16,7 +16,7 @@ import { decodePack, PACK_MAX_BYTES_DEFAULT, type DecodedPack, type PackEntity }
 import type { Messaging, RawMessage } from '@koa/platform/messaging';
 import { peekNoticeClaims, verifyPackBytes, verifyReleaseNotice, type TrustRoot, type VerifiedNotice } from '@koa/release/verify';
 import { httpPackFetcher, type PackFetcher } from './fetch-pack';
-import { PackStore, StoredReleaseSchema, type RuntimeState, type StoredRelease } from './pack-store';
+import { PackStore, STATE_REPORTS_MAX, StoredReleaseSchema, type RuntimeState, type StoredRelease } from './pack-store';
 
 /** What the client needs from `@koa/platform/messaging` (a `Messaging` instance satisfies it). */
 export type RuntimeMessaging = Pick<Messaging, 'lastMessage' | 'watch' | 'append'>;
@@ -131,6 +131,8 @@ export class RuntimeClient {
   private stopped = false;
   private messaging: RuntimeMessaging | undefined;
   private reportSeq = 0;
+  /** keys of reports carried by state.json that NATS acknowledged (dropped from the next state written) */
+  private readonly sentReports = new Set<string>();
 
   constructor(private readonly o: RuntimeClientOptions) {
     this.subject = subjects.release(o.tenant, o.env, o.channel); // validates the tokens
@@ -346,39 +348,45 @@ export class RuntimeClient {
       if (expected.size > this.maxPackBytes) {
         throw new KoaRefusal('RELEASE_PACK_SIZE_MISMATCH', `notice names a ${expected.size}-byte pack, above this consumer's bound of ${this.maxPackBytes}`);
       }
-      const bytes = await this.obtainPack(expected.digest, expected.size);
-      // every durable write of the activation starts now, into temp files, and runs on the I/O pool
-      // (write + fsync) while the bytes are verified: the pack, the notice, the next state.json and
-      // the ConsumerActivated report. Only verified files take their final names, in order:
-      // pack and notice, then state.json (the switch point), then the report — so a crash leaves
-      // the old or the new state, each naming complete files, and never a report of an activation
-      // that a crash undid.
+      const { bytes, reused } = await this.obtainPack(expected.digest, expected.size);
+      // every durable write of the activation starts now and runs on the I/O pool (write + fsync)
+      // while the bytes are verified: the pack (content-addressed) and the verified notice go
+      // straight to their final names, which nothing uses before state.json names them; the next
+      // state.json, carrying the ConsumerActivated report, goes to a temp file. Only once every
+      // check passed and the pack and notice are durable is state.json renamed (the switch point,
+      // which makes the activation and its report durable together) — so a crash leaves the old
+      // or the new state, each naming complete files, and never a report of an activation that a
+      // crash undid (docs/runtime-consumer.md §4).
       const packFile = this.store.packFileFor(expected.digest);
       const noticeFile = this.store.noticeFileFor(version);
       const stored: StoredRelease = { version, releaseId: notice.claims.releaseId, packDigest: expected.digest, packSize: expected.size, noticeFile, packFile, activatedAt: this.clock().toISOString() };
-      const next: RuntimeState = { ...this.state, lastTrustedVersion: version, active: stored, ...(this.active ? { previous: this.active.stored } : { previous: undefined }) };
-      if (next.previous === undefined) delete (next as { previous?: StoredRelease }).previous;
       const report = this.activatedEvent(stored, notice.claims.caseId);
-      const staged = await Promise.all([
-        this.store.stage(packFile, bytes),
-        this.store.stage(noticeFile, jws),
+      // unsent reports carried by the current state stay, oldest first; beyond the bound the oldest move to the outbox
+      const carried = [...(this.state.reports ?? []).filter((r) => !this.sentReports.has(r.key)), { key: this.outboxKey(report), event: report as unknown as Record<string, unknown> }];
+      const overflow = carried.splice(0, Math.max(0, carried.length - STATE_REPORTS_MAX));
+      const next: RuntimeState = { ...this.state, lastTrustedVersion: version, active: stored, ...(this.active ? { previous: this.active.stored } : { previous: undefined }), reports: carried };
+      if (next.previous === undefined) delete (next as { previous?: StoredRelease }).previous;
+     
+      const staged = [
+        reused ? this.store.syncExisting(packFile) : this.store.place(packFile, bytes),
+        this.store.place(noticeFile, jws),
+        ...overflow.map((r) => this.store.stageOutbox(r.key, r.event)),
         this.store.stageState(next),
-        this.store.stageOutbox(this.outboxKey(report), report),
-      ]);
-      const [packStaged, noticeStaged, stateStaged, reportStaged] = staged;
+      ];
+      const stateStaged = staged[staged.length - 1];
       let pack: DecodedPack;
       try {
         verifyPackBytes(bytes, expected);
         pack = this.decode(bytes, expected.digest as Digest);
-        await Promise.all([packStaged.commit(), noticeStaged.commit()]);
+        await Promise.all(staged.slice(0, -1).map((f) => f.commit()));
         await stateStaged.commit();
       } catch (e) {
         await Promise.all(staged.map((f) => f.discard()));
         throw e;
       }
       this.state = next;
+      this.sentReports.clear(); // next.reports left out every acknowledged one
       this.active = { stored, notice, pack };
-      await reportStaged.commit();
       this.log.info({ msg: 'runtime: activated', version, releaseId: stored.releaseId, packDigest: expected.digest, entities: pack.entityCount });
       // housekeeping (older packs and notices, the outbox bound) runs after this offer, in the queue
       void this.serialized(() => this.housekeeping([next.active, next.previous]));
@@ -401,12 +409,22 @@ export class RuntimeClient {
     await this.store.trimOutbox(OUTBOX_MAX).catch((e: unknown) => this.log.warn({ msg: 'runtime: outbox trim failed', error: (e as Error).message }));
   }
 
-  /** A pack already on disk (e.g. a rollback to an earlier pack) is reused; its bytes are still verified. */
-  private async obtainPack(digest: string, size: number): Promise<Uint8Array> {
+  /**
+   * A pack already on disk (e.g. a rollback to an earlier pack) is reused if its bytes still match
+   * the signed size and digest (the caller verifies them again); otherwise (e.g. a partial file a
+   * crash left) it is deleted and downloaded.
+   */
+  private async obtainPack(digest: string, size: number): Promise<{ bytes: Uint8Array; reused: boolean }> {
     const local = this.store.packFileFor(digest);
-    if (await this.store.exists(local)) return this.store.read(local);
+    if (await this.store.exists(local)) {
+      const bytes = await this.store.read(local).catch(() => undefined);
+      if (bytes !== undefined && bytes.byteLength === size && sha256Digest(bytes) === digest) return { bytes, reused: true };
+      const referenced = [this.state.active, this.state.previous].some((r) => r?.packFile === local);
+      if (referenced) return { bytes: bytes ?? new Uint8Array(0), reused: true }; // refused by the caller's check; the file stays for boot to judge
+      await this.store.remove(local);
+    }
     try {
-      return await this.fetchPack(digest, size);
+      return { bytes: await this.fetchPack(digest, size), reused: false };
     } catch (e) {
       if (isKoaRefusal(e)) throw e;
       throw new KoaRefusal('CONSUMER_DOWNLOAD_FAILED', `pack ${digest} download failed: ${(e as Error)?.message}`, {}, { cause: e });
@@ -479,22 +497,58 @@ export class RuntimeClient {
     return `${String(this.clock().getTime()).padStart(15, '0')}-${String(this.reportSeq).padStart(9, '0')}-${event.id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   }
 
+  /**
+   * Sends pending reports, oldest first: the outbox files and the activation reports carried by
+   * state.json (the same key in both — a report moved to the outbox by a crash-interrupted offer —
+   * is sent once). An outbox file is removed once NATS acknowledged it; acknowledged state reports
+   * are dropped by rewriting state.json (atomic) at the end. Runs in the client's queue.
+   */
   private async flushOutbox(): Promise<void> {
     const messaging = this.messaging;
     if (!messaging) return;
+    const pending = new Map<string, { event: unknown; inOutbox: boolean; inState: boolean }>();
+    for (const r of this.state.reports ?? []) if (!this.sentReports.has(r.key)) pending.set(r.key, { event: r.event, inOutbox: false, inState: true });
     for (const { id, event } of await this.store.listOutbox()) {
-      try {
-        await messaging.append([event as KoaEvent]);
-        await this.store.removeOutbox(id);
-      } catch (e) {
-        if (isKoaRefusal(e) && !e.retryable && e.code !== 'BROKER_UNAVAILABLE') {
-          this.log.error({ msg: 'runtime: report refused by messaging, dropped', id, code: e.code });
-          await this.store.removeOutbox(id);
-          continue;
+      const known = pending.get(id);
+      if (known) known.inOutbox = true;
+      else pending.set(id, { event, inOutbox: true, inState: false });
+    }
+    try {
+      for (const id of [...pending.keys()].sort()) {
+        const { event, inOutbox, inState } = pending.get(id) as { event: unknown; inOutbox: boolean; inState: boolean };
+        const done = async (): Promise<void> => {
+          if (inOutbox) await this.store.removeOutbox(id);
+          if (inState) this.sentReports.add(id);
+        };
+        try {
+          await messaging.append([event as KoaEvent]);
+          await done();
+        } catch (e) {
+          if (isKoaRefusal(e) && !e.retryable && e.code !== 'BROKER_UNAVAILABLE') {
+            this.log.error({ msg: 'runtime: report refused by messaging, dropped', id, code: e.code });
+            await done();
+            continue;
+          }
+          this.log.warn({ msg: 'runtime: report not sent yet (kept in outbox)', id, error: (e as Error)?.message });
+          return;
         }
-        this.log.warn({ msg: 'runtime: report not sent yet (kept in outbox)', id, error: (e as Error)?.message });
-        return;
       }
+    } finally {
+      await this.dropSentReports();
+    }
+  }
+
+  /** Rewrites state.json without the carried reports NATS acknowledged (a crash before this only re-sends them; Nats-Msg-Id de-duplicates). */
+  private async dropSentReports(): Promise<void> {
+    const reports = this.state.reports ?? [];
+    if (!reports.some((r) => this.sentReports.has(r.key))) return;
+    const next: RuntimeState = { ...this.state, reports: reports.filter((r) => !this.sentReports.has(r.key)) };
+    try {
+      await this.store.writeState(next);
+      this.state = next;
+      this.sentReports.clear();
+    } catch (e) {
+      this.log.warn({ msg: 'runtime: state rewrite after reports were sent failed (retried later)', error: (e as Error)?.message });
     }
   }
 
