@@ -465,11 +465,13 @@ export interface ReplayedMessage {
 /** Where a rebuild reads the stream from (the feature lib implements it over Messaging.watch). */
 export interface ReplaySource {
   /**
-   * Delivers every message of KOA_EVENTS from sequence 1 in stream order, awaiting `onMessage`
-   * for each, and resolves once a message with seq ≥ `untilSeq` was handled (at once if
-   * `untilSeq` is 0). Rejects if `onMessage` throws or the stream cannot be read.
+   * Delivers every message of KOA_EVENTS from sequence 1 in stream order, calling `onMessage`
+   * for each (and awaiting it when it returns a promise: the rebuild returns one only when a page
+   * is full, so most messages cost no promise), and resolves once a message with seq ≥ `untilSeq`
+   * was handled (at once if `untilSeq` is 0). Rejects if `onMessage` throws or rejects, or the
+   * stream cannot be read.
    */
-  replay(untilSeq: number, onMessage: (m: ReplayedMessage) => Promise<void>): Promise<void>;
+  replay(untilSeq: number, onMessage: (m: ReplayedMessage) => Promise<void> | void): Promise<void>;
 }
 
 export interface RebuildReport {
@@ -528,16 +530,23 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
       // page's writes and this page's decode would wait for them (measured: median 0.55x -> 0.62x,
       // 5 alternating rounds). Same rows: entries up to the head were committed before the head
       // was locked, and nothing can append while it is. (A pool of one connection has no other.)
-      const rows: Array<{ seq: string; position: string; event_digest: string }> = await (lookups === 'pool' ? ds : em).query(
-        'SELECT seq, position, event_digest FROM ledger.entries WHERE seq >= $1 AND seq <= $2',
+      // one row holding the page's entries as `seq position digest` lines in seq order: parsing
+      // it costs the client far less than one result row per entry
+      const [{ lines }]: Array<{ lines: string | null }> = await (lookups === 'pool' ? ds : em).query(
+        `SELECT string_agg(seq || ' ' || position || ' ' || event_digest, chr(10) ORDER BY seq) AS lines FROM ledger.entries WHERE seq >= $1 AND seq <= $2`,
         [from, to],
       );
-      const entries = new Map(rows.map((r) => [Number(r.seq), r]));
+      const entries = new Map<number, { position: number; eventDigest: string }>();
+      for (const line of lines === null ? [] : lines.split('\n')) {
+        const a = line.indexOf(' ');
+        const b = line.indexOf(' ', a + 1);
+        entries.set(Number(line.slice(0, a)), { position: Number(line.slice(a + 1, b)), eventDigest: line.slice(b + 1) });
+      }
       const items: EntryMessage[] = [];
       for (const m of page) {
         const entry = entries.get(m.seq);
         if (!entry) skipped++;
-        else items.push({ seq: m.seq, subject: m.subject, text: m.text, position: Number(entry.position), eventDigest: entry.event_digest });
+        else items.push({ seq: m.seq, subject: m.subject, text: m.text, position: entry.position, eventDigest: entry.eventDigest });
       }
       const fold = new UpsertFold();
       fold.add(decodeEntries(items));
@@ -563,13 +572,14 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
 
     let page: PageMessage[] = [];
     try {
-      await source.replay(head.lastSeq, async (m) => {
+      // synchronous until a page is full: only then is there a promise to wait for
+      await source.replay(head.lastSeq, (m) => {
         if (m.seq > head.lastSeq) return;
         page.push({ seq: m.seq, subject: m.subject, text: Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).toString('utf8') });
         if (page.length < pageEvents) return;
         const full = page;
         page = [];
-        await submit(full);
+        return submit(full);
       });
       if (page.length) await submit(page);
       await writing;

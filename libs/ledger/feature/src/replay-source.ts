@@ -38,17 +38,28 @@ export function jetStreamReplaySource(messaging: Messaging, o: { idleTimeoutMs?:
           Math.max(10, Math.min(1_000, Math.floor(idleTimeoutMs / 4))),
         );
         messaging
-          .watch({ stream: STREAMS.events.name, filterSubject: filters.allEvents, deliver: 'all' }, async (m) => {
+          .watch({ stream: STREAMS.events.name, filterSubject: filters.allEvents, deliver: 'all' }, (m) => {
             if (done) return;
             last = Date.now();
+            let pending: Promise<void> | void;
             try {
-              await onMessage({ seq: m.seq, subject: m.subject, data: m.data });
+              pending = onMessage({ seq: m.seq, subject: m.subject, data: m.data });
             } catch (e) {
               finish(e);
               return;
             }
-            last = Date.now();
-            if (m.seq >= untilSeq) finish();
+            const handled = () => {
+              if (m.seq >= untilSeq) finish();
+            };
+            // a handler that returned nothing is done: no promise (and no extra tick) per message
+            if (pending === undefined) return handled();
+            return pending.then(
+              () => {
+                last = Date.now();
+                handled();
+              },
+              (e: unknown) => finish(e),
+            );
           })
           .then(
             (handle) => {
