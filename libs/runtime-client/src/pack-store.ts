@@ -252,6 +252,9 @@ export class PackStore {
     const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     const written = (async () => {
       const handle = await fs.open(target, 'w', 0o600);
+      // the directory entry exists from the open on: its fsync runs beside the data's write + fsync
+      const entry = fsyncDir(dirname(target));
+      entry.catch(() => undefined);
       try {
         for (let at = 0; at < data.byteLength; ) {
           const { bytesWritten } = await handle.write(data, at, data.byteLength - at, at);
@@ -261,7 +264,7 @@ export class PackStore {
       } finally {
         await handle.close();
       }
-      await fsyncDir(dirname(target));
+      await entry;
     })();
     written.catch(() => undefined); // surfaced by commit(); discard() ignores it
     return {
@@ -291,11 +294,6 @@ export class PackStore {
     })();
     synced.catch(() => undefined);
     return { file: rel, commit: () => synced, discard: () => synced.catch(() => undefined) };
-  }
-
-  /** Deletes one file (e.g. a pack on disk that no longer matches its digest). */
-  async remove(rel: string): Promise<void> {
-    await fs.rm(join(this.dir, rel), { force: true });
   }
 
   private async writeAtomic(rel: string, content: Uint8Array | string): Promise<void> {

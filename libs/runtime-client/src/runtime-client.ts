@@ -164,6 +164,12 @@ export class RuntimeClient {
   async start(): Promise<RuntimeStatus> {
     await this.store.init();
     await this.serialized(() => this.loadFromDisk());
+    // leftovers of an offer a crash interrupted (files no state names, `.tmp-*`); nothing is
+    // pruned when no release on disk verified (the files stay for diagnosis)
+    if (this.active || (this.state.active === undefined && this.state.previous === undefined)) {
+      const keep = [this.state.active, this.state.previous];
+      await this.serialized(() => this.housekeeping(keep));
+    }
     if (this.messaging) await this.follow();
     return this.status();
   }
@@ -349,6 +355,7 @@ export class RuntimeClient {
         throw new KoaRefusal('RELEASE_PACK_SIZE_MISMATCH', `notice names a ${expected.size}-byte pack, above this consumer's bound of ${this.maxPackBytes}`);
       }
       const { bytes, reused } = await this.obtainPack(expected.digest, expected.size);
+      const dropped = this.state.previous;
       // every durable write of the activation starts now and runs on the I/O pool (write + fsync)
       // while the bytes are verified: the pack (content-addressed) and the verified notice go
       // straight to their final names, which nothing uses before state.json names them; the next
@@ -388,8 +395,9 @@ export class RuntimeClient {
       this.sentReports.clear(); // next.reports left out every acknowledged one
       this.active = { stored, notice, pack };
       this.log.info({ msg: 'runtime: activated', version, releaseId: stored.releaseId, packDigest: expected.digest, entities: pack.entityCount });
-      // housekeeping (older packs and notices, the outbox bound) runs after this offer, in the queue
-      void this.serialized(() => this.housekeeping([next.active, next.previous]));
+      // housekeeping runs after this offer, in the queue, when there is something to do: the
+      // release that dropped out (older than previous) is pruned, the outbox bounded after an overflow
+      if (dropped !== undefined || overflow.length > 0) void this.serialized(() => this.housekeeping([next.active, next.previous]));
       await this.flushOutbox();
       return { outcome: 'activated', version, packDigest: expected.digest };
     } catch (e) {
@@ -410,19 +418,13 @@ export class RuntimeClient {
   }
 
   /**
-   * A pack already on disk (e.g. a rollback to an earlier pack) is reused if its bytes still match
-   * the signed size and digest (the caller verifies them again); otherwise (e.g. a partial file a
-   * crash left) it is deleted and downloaded.
+   * The pack of the active or previous release (e.g. a rollback to an earlier pack) is reused from
+   * disk: its bytes are verified by the caller like a download. Any other pack is downloaded and
+   * written under its name — over whatever a crash may have left there, which no state names.
    */
   private async obtainPack(digest: string, size: number): Promise<{ bytes: Uint8Array; reused: boolean }> {
-    const local = this.store.packFileFor(digest);
-    if (await this.store.exists(local)) {
-      const bytes = await this.store.read(local).catch(() => undefined);
-      if (bytes !== undefined && bytes.byteLength === size && sha256Digest(bytes) === digest) return { bytes, reused: true };
-      const referenced = [this.state.active, this.state.previous].some((r) => r?.packFile === local);
-      if (referenced) return { bytes: bytes ?? new Uint8Array(0), reused: true }; // refused by the caller's check; the file stays for boot to judge
-      await this.store.remove(local);
-    }
+    const local = [this.state.active, this.state.previous].find((r) => r?.packDigest === digest)?.packFile;
+    if (local !== undefined) return { bytes: await this.store.read(local).catch(() => new Uint8Array(0)), reused: true };
     try {
       return { bytes: await this.fetchPack(digest, size), reused: false };
     } catch (e) {
