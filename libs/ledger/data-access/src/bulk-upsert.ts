@@ -125,20 +125,56 @@ function cellOf(u: FoldedUpsert, c: string): unknown {
 }
 
 /**
- * One multi-row upsert as `INSERT … SELECT * FROM unnest($1::type[], …) ON CONFLICT …`: one
- * array parameter per COLUMN, so the statement text depends only on the column shape (short to
- * send and parse, whatever the row count) and rows cost no placeholders.
+ * One multi-row upsert with one parameter per COLUMN, so the statement text depends only on the
+ * column shape (short to send and parse, whatever the row count) and rows cost no placeholders.
+ *
+ * Each column goes as a JSON array (`jsonb_array_elements[_text]($n::jsonb)`, zipped with
+ * `ROWS FROM`): one native `JSON.stringify` per column, with JSONB cells embedded as they are,
+ * instead of the driver escaping every element into a Postgres array literal (and every JSONB
+ * cell into a JSON string first). When a column's JSON could read back differently from the
+ * array form (a `\u` escape: lone surrogates or NUL; a number in a scalar column that is not a
+ * safe integer; an object in a scalar column), the piece uses `unnest($n::type[], …)` as before. Both forms write
+ * the same rows: the int tests compare them with the in-memory reference (`applyUpserts`).
  */
 function groupPiece(g: Group, rows: readonly FoldedUpsert[]): SqlPiece {
-  const params = g.insert.map((c) => rows.map((r) => encodeCell(c, cellOf(r, c))));
-  const head = `INSERT INTO ledger.${g.table} (${g.insert.map((n) => `"${snake(n)}"`).join(', ')}) SELECT * FROM unnest(`;
+  const cells = g.insert.map((c) => rows.map((r) => cellValue(cellOf(r, c))));
+  const json = jsonColumns(g.insert, cells);
+  const params = json ?? g.insert.map((c, j) => cells[j].map((v) => encodeCell(c, v)));
+  const cols = g.insert.map((n) => `"${snake(n)}"`).join(', ');
+  const head = json
+    ? `INSERT INTO ledger.${g.table} (${cols}) SELECT ${g.insert.map((c, j) => (JSONB.has(c) ? `NULLIF(c${j}, 'null'::jsonb)` : `c${j}::${SQL_TYPE[c] ?? 'text'}`)).join(', ')} FROM ROWS FROM (`
+    : `INSERT INTO ledger.${g.table} (${cols}) SELECT * FROM unnest(`;
   const tail =
-    `) ON CONFLICT (${TABLE_KEYS[g.table].map((k) => `"${snake(k)}"`).join(', ')}) ` +
+    (json ? `) AS r(${g.insert.map((_, j) => `c${j}`).join(', ')})` : ')') +
+    ` ON CONFLICT (${TABLE_KEYS[g.table].map((k) => `"${snake(k)}"`).join(', ')}) ` +
     (g.update.length ? `DO UPDATE SET ${g.update.map((c) => `"${snake(c)}" = EXCLUDED."${snake(c)}"`).join(', ')}` : 'DO NOTHING');
   return {
     params,
-    text: (base) => head + g.insert.map((c, j) => `$${base + j + 1}::${SQL_TYPE[c] ?? 'text'}[]`).join(', ') + tail,
+    text: json
+      ? (base) => head + g.insert.map((c, j) => `jsonb_array_elements${JSONB.has(c) ? '' : '_text'}($${base + j + 1}::jsonb)`).join(', ') + tail
+      : (base) => head + g.insert.map((c, j) => `$${base + j + 1}::${SQL_TYPE[c] ?? 'text'}[]`).join(', ') + tail,
   };
+}
+
+/** A cell as bound: undefined is NULL. */
+const cellValue = (v: unknown): unknown => (v === undefined ? null : v);
+
+/**
+ * The columns as JSON arrays, or undefined if any cell could read back from JSON differently
+ * than from the array form (see {@link groupPiece}).
+ */
+function jsonColumns(columns: readonly string[], cells: readonly unknown[][]): string[] | undefined {
+  const out: string[] = [];
+  for (let j = 0; j < columns.length; j++) {
+    const jsonb = JSONB.has(columns[j]);
+    for (const v of cells[j]) {
+      if (!jsonb && (typeof v === 'number' ? !Number.isSafeInteger(v) : typeof v === 'object' && v !== null)) return undefined;
+    }
+    const text = JSON.stringify(cells[j]);
+    if (text.includes('\\u')) return undefined;
+    out.push(text);
+  }
+  return out;
 }
 
 /** Parameters per combined statement (Postgres allows 65,535; an unnest piece has one per column). */

@@ -117,12 +117,17 @@ describe('ledger store (real Postgres)', () => {
     await expect(rebuildProjections(ds, stream, { pageEvents: 0 })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
 
-  it('multi-row writes keep awkward values exact: quotes, backslashes, braces, commas, "NULL", empty, unicode, nested JSON, nulls', async () => {
-    const awkward = ['a"b', 'back\\slash', '{x,y}', 'NULL', '', 'é😀 ∑', ' lead', 'trail ', 'a\nb'];
+  // the first list goes as JSON column parameters; a control character (JSON escapes it as \u0001)
+  // or a number that is not a safe integer makes the statement use the array form: both exact
+  it.each([
+    ['JSON columns', ['a"b', 'back\\slash', '{x,y}', 'NULL', '', 'é😀 ∑', ' lead', 'trail ', 'a\nb'], 2 ** 40],
+    ['array form', ['a"b', 'back\\slash', 'ctl\u0001x', 'NULL', '', 'é😀 ∑', 'a\nb'], 2 ** 40],
+    ['array form, big number', ['a"b', '{x,y}'], 2 ** 60],
+  ])('multi-row writes keep awkward values exact (%s): quotes, backslashes, braces, commas, "NULL", empty, unicode, nested JSON, nulls', async (_form, awkward, size) => {
     const upserts = awkward.map((v, i) => ({
       table: 'snapshots' as const,
       key: { tenant: 'globex', digest: `sha256:awk${i}` },
-      set: { source: v, mediaType: i % 2 ? null : v, provenance: { v, list: [v, 1.5, null, { [v]: true }] }, size: 2 ** 40 + i, firstSeq: i + 1 },
+      set: { source: v, mediaType: i % 2 ? null : v, provenance: { v, list: [v, 1.5, null, { [v]: true }] }, size: size + i, firstSeq: i + 1 },
       setOnInsert: { capturedBy: v },
     }));
     const memory = memoryRows(applyUpserts(emptyRows(), upserts));
