@@ -7,5 +7,5 @@ export { RuntimeClient } from './runtime-client';
 export type { RuntimeClientOptions, RuntimeStatus, RuntimeHealthState, RuntimeRefusal, OfferResult, RuntimeMessaging, RuntimeLogger } from './runtime-client';
 export { httpPackFetcher } from './fetch-pack';
 export type { PackFetcher, HttpPackFetcherOptions } from './fetch-pack';
-export { PackStore, RuntimeStateSchema, StoredReleaseSchema } from './pack-store';
-export type { RuntimeState, StoredRelease, StagedFile } from './pack-store';
+export { PackStore, RuntimeStateSchema, StoredReleaseSchema, STATE_REPORTS_MAX } from './pack-store';
+export type { RuntimeState, StoredRelease, StagedFile, PendingReport } from './pack-store';

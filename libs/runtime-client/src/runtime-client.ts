@@ -16,7 +16,7 @@ import { decodePack, PACK_MAX_BYTES_DEFAULT, type DecodedPack, type PackEntity }
 import type { Messaging, RawMessage } from '@koa/platform/messaging';
 import { peekNoticeClaims, verifyPackBytes, verifyReleaseNotice, type TrustRoot, type VerifiedNotice } from '@koa/release/verify';
 import { httpPackFetcher, type PackFetcher } from './fetch-pack';
-import { PackStore, STATE_REPORTS_MAX, StoredReleaseSchema, type RuntimeState, type StoredRelease } from './pack-store';
+import { PackStore, STATE_REPORTS_MAX, StoredReleaseSchema, type PendingReport, type RuntimeState, type StoredRelease } from './pack-store';
 
 /** What the client needs from `@koa/platform/messaging` (a `Messaging` instance satisfies it). */
 export type RuntimeMessaging = Pick<Messaging, 'lastMessage' | 'watch' | 'append'>;
@@ -366,27 +366,24 @@ export class RuntimeClient {
       // crash undid (docs/runtime-consumer.md §4).
       const packFile = this.store.packFileFor(expected.digest);
       const noticeFile = this.store.noticeFileFor(version);
-      const stored: StoredRelease = { version, releaseId: notice.claims.releaseId, packDigest: expected.digest, packSize: expected.size, noticeFile, packFile, activatedAt: this.clock().toISOString() };
-      const report = this.activatedEvent(stored, notice.claims.caseId);
-      // unsent reports carried by the current state stay, oldest first; beyond the bound the oldest move to the outbox
-      const carried = [...(this.state.reports ?? []).filter((r) => !this.sentReports.has(r.key)), { key: this.outboxKey(report), event: report as unknown as Record<string, unknown> }];
-      const overflow = carried.splice(0, Math.max(0, carried.length - STATE_REPORTS_MAX));
-      const next: RuntimeState = { ...this.state, lastTrustedVersion: version, active: stored, ...(this.active ? { previous: this.active.stored } : { previous: undefined }), reports: carried };
-      if (next.previous === undefined) delete (next as { previous?: StoredRelease }).previous;
-     
-      const staged = [
-        reused ? this.store.syncExisting(packFile) : this.store.place(packFile, bytes),
-        this.store.place(noticeFile, jws),
-        ...overflow.map((r) => this.store.stageOutbox(r.key, r.event)),
-        this.store.stageState(next),
-      ];
-      const stateStaged = staged[staged.length - 1];
+      let staged = [reused ? this.store.syncExisting(packFile) : this.store.place(packFile, bytes), this.store.place(noticeFile, jws)];
+      let next: RuntimeState;
+      let stored: StoredRelease;
+      let overflow: PendingReport[];
       let pack: DecodedPack;
       try {
+        stored = { version, releaseId: notice.claims.releaseId, packDigest: expected.digest, packSize: expected.size, noticeFile, packFile, activatedAt: this.clock().toISOString() };
+        const report = this.activatedEvent(stored, notice.claims.caseId);
+        // unsent reports carried by the current state stay, oldest first; beyond the bound the oldest move to the outbox
+        const carried = [...(this.state.reports ?? []).filter((r) => !this.sentReports.has(r.key)), { key: this.outboxKey(report), event: report as unknown as Record<string, unknown> }];
+        overflow = carried.splice(0, Math.max(0, carried.length - STATE_REPORTS_MAX));
+        next = { ...this.state, lastTrustedVersion: version, active: stored, ...(this.active ? { previous: this.active.stored } : { previous: undefined }), reports: carried };
+        if (next.previous === undefined) delete (next as { previous?: StoredRelease }).previous;
+        staged = [...staged, ...overflow.map((r) => this.store.stageOutbox(r.key, r.event)), this.store.stageState(next)];
         verifyPackBytes(bytes, expected);
         pack = this.decode(bytes, expected.digest as Digest);
         await Promise.all(staged.slice(0, -1).map((f) => f.commit()));
-        await stateStaged.commit();
+        await staged[staged.length - 1].commit();
       } catch (e) {
         await Promise.all(staged.map((f) => f.discard()));
         throw e;

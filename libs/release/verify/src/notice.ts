@@ -3,7 +3,7 @@ import { Env, KoaRefusal, NOTICE_TYP, ReleaseNoticeClaims, Token, type RefusalCo
 import type { z } from 'zod';
 import { decodeBase64url, decodeJsonObject } from './base64url';
 import { ALLOWED_ALGS, MAX_NOTICE_CHARS, type AllowedAlg } from './constants';
-import { isLoadedTrustRoot, type TrustRoot } from './trust-root';
+import { isLoadedTrustRoot, type TrustRoot, type VerificationKey } from './trust-root';
 
 /** What the consumer (or the release service) is: the notice must be for exactly this scope. */
 export interface NoticeScope {
@@ -42,7 +42,7 @@ const ED25519_SIGNATURE_BYTES = 64;
 
 /** node:crypto view of a trust root's (WebCrypto) key, converted once per key. */
 const nodeKeys = new WeakMap<object, KeyObject>();
-function nodeKeyOf(key: CryptoKey): KeyObject {
+function nodeKeyOf(key: VerificationKey): KeyObject {
   let k = nodeKeys.get(key);
   if (k === undefined) {
     k = KeyObject.from(key as Parameters<typeof KeyObject.from>[0]);
