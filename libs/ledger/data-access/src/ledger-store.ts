@@ -459,6 +459,7 @@ async function caseRecordsIn(em: EntityManager, tenant: string, caseId: string):
 export interface ReplayedMessage {
   readonly seq: number;
   readonly subject: string;
+  /** the stored bytes; must stay as they are after `onMessage` returns (the rebuild keeps them until its page is decoded) */
   readonly data: Uint8Array;
 }
 
@@ -546,10 +547,10 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
       for (const m of page) {
         const entry = entries.get(m.seq);
         if (!entry) skipped++;
-        else items.push({ seq: m.seq, subject: m.subject, text: m.text, position: entry.position, eventDigest: entry.eventDigest });
+        else items.push({ seq: m.seq, subject: m.subject, data: m.data, position: entry.position, eventDigest: entry.eventDigest });
       }
       const fold = new UpsertFold();
-      fold.add(decodeEntries(items));
+      decodeEntries(items, (upserts) => fold.add(upserts));
       applied += items.length;
       return fold;
     };
@@ -575,7 +576,7 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
       // synchronous until a page is full: only then is there a promise to wait for
       await source.replay(head.lastSeq, (m) => {
         if (m.seq > head.lastSeq) return;
-        page.push({ seq: m.seq, subject: m.subject, text: Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).toString('utf8') });
+        page.push({ seq: m.seq, subject: m.subject, data: m.data });
         if (page.length < pageEvents) return;
         const full = page;
         page = [];
@@ -595,9 +596,13 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
   });
 }
 
-/** A replayed message, decoded once (the page keeps text, not the delivery's buffers). */
+/**
+ * A replayed message as the page keeps it: the delivery's bytes, decoded only when the page is
+ * (a page of decoded texts lived through the young-generation collections that ran while the
+ * page filled, and each one copied it; views of the delivered buffers cost a collection nothing).
+ */
 interface PageMessage {
   readonly seq: number;
   readonly subject: string;
-  readonly text: string;
+  readonly data: Uint8Array;
 }

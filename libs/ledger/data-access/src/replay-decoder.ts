@@ -11,22 +11,22 @@ import { eventDigestOf, evolveAll, type RowUpsert } from '@koa/ledger/domain';
 export interface EntryMessage {
   readonly seq: number;
   readonly subject: string;
-  readonly text: string;
+  /** the stored message bytes, as delivered (decoded to text only here, so the text dies young) */
+  readonly data: Uint8Array;
   readonly position: number;
   readonly eventDigest: string;
 }
 
 /**
- * For each message in order: `JSON.parse` once, check the digest against the entry
- * (LEDGER_CHAIN_BROKEN if it differs or is not JSON), `parseEvent` the parsed object, `evolveAll`.
- * Returns every upsert in order (the caller folds them).
+ * For each message in order: UTF-8 decode and `JSON.parse` once, check the digest against the
+ * entry (LEDGER_CHAIN_BROKEN if it differs or is not JSON), `parseEvent` the parsed object,
+ * `evolveAll`, and hand its upserts to `add` (the caller folds them) before the next message.
  */
-export function decodeEntries(items: readonly EntryMessage[]): RowUpsert[] {
-  const out: RowUpsert[] = [];
+export function decodeEntries(items: readonly EntryMessage[], add: (upserts: readonly RowUpsert[]) => void): void {
   for (const m of items) {
     let stored: unknown;
     try {
-      stored = JSON.parse(m.text);
+      stored = JSON.parse(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).toString('utf8'));
     } catch {
       throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `stream message seq ${m.seq} is not JSON but ledger entry ${m.position} records ${m.eventDigest}`, { seq: m.seq, index: m.position });
     }
@@ -34,7 +34,6 @@ export function decodeEntries(items: readonly EntryMessage[]): RowUpsert[] {
     if (digest !== m.eventDigest) {
       throw new KoaRefusal('LEDGER_CHAIN_BROKEN', `stream message seq ${m.seq} digests to ${digest} but ledger entry ${m.position} records ${m.eventDigest}`, { seq: m.seq, index: m.position });
     }
-    for (const u of evolveAll(parseEvent(stored, m.subject), { seq: m.seq })) out.push(u);
+    add(evolveAll(parseEvent(stored, m.subject), { seq: m.seq }));
   }
-  return out;
 }
