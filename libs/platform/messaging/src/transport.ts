@@ -100,6 +100,15 @@ const FETCH_EXPIRES_MS = 2_000;
  * `maxAckPending`; measured ~25% faster than 128 and ~2× faster than 64 on a loaded 2-core machine, docs/messaging.md §7)
  */
 export const DEFAULT_BATCH = 256;
+/**
+ * The default `maxAckPending`: room for TWO batches (at least `CONSUMER_DEFAULTS.maxAckPending`), so
+ * that the next batch is delivered while the current one runs and commits (pull-ahead) instead of
+ * only after its acks; strict-order consumers keep `CONSUMER_DEFAULTS.maxAckPending`.
+ */
+function defaultMaxAckPending(c: ConsumerSpec): number {
+  if (c.ordering === 'strict') return CONSUMER_DEFAULTS.maxAckPending;
+  return Math.max(CONSUMER_DEFAULTS.maxAckPending, 2 * (c.batch ?? DEFAULT_BATCH));
+}
 const NEST_GENERIC_ERROR = (e: unknown): boolean =>
   typeof e === 'object' && e !== null && !(e instanceof Error) && (e as { status?: unknown }).status === 'error';
 
@@ -148,7 +157,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       ackWaitMs: c.ackWaitMs ?? CONSUMER_DEFAULTS.ackWaitMs,
       maxDeliver: c.maxDeliver ?? CONSUMER_DEFAULTS.maxDeliver,
       backoffMs: c.backoffMs ?? CONSUMER_DEFAULTS.backoffMs,
-      maxAckPending: c.maxAckPending ?? CONSUMER_DEFAULTS.maxAckPending,
+      maxAckPending: c.maxAckPending ?? defaultMaxAckPending(c),
       batch: c.batch ?? DEFAULT_BATCH,
       strict: c.ordering === 'strict',
       concurrency: c.concurrency ?? 1,
@@ -246,6 +255,25 @@ type Outcome =
   | { readonly status: 'done' | 'duplicate' | 'dead-lettered' | 'not-run' }
   | { readonly status: 'failed' | 'infra'; readonly error: unknown };
 
+/**
+ * Overlapping batches: `previous` settles when the batch before has committed (or failed) and sent
+ * its acks; `ready` tells the worker that this batch has passed that point, so it may take the next.
+ */
+interface Gate {
+  readonly previous: Promise<void>;
+  readonly ready: () => void;
+}
+
+/**
+ * An inbox store may declare `statementSnapshots: true` (`PgInboxStore` does under READ COMMITTED):
+ * every statement of its transactions sees what was committed before the statement began. Then a
+ * batch's transaction may begin and record its keys while the previous batch commits — its
+ * handlers, which run after that commit, still see the previous batch's writes.
+ */
+interface OverlapCapable {
+  readonly statementSnapshots: boolean;
+}
+
 /** Strict order: the worker runs nothing until the delivery of `seq` (nak'd, back at `redeliverAt`) has been decided. */
 interface Block {
   readonly seq: number;
@@ -273,6 +301,16 @@ class ConsumerWorker {
   private flushing: Promise<void> = Promise.resolve();
   /** strict order: set while a nak'd message must come back before anything else runs */
   private blocked?: Block;
+  /**
+   * Overlapping batches (docs/messaging.md §3 "Overlapping batches"): the next batch is admitted
+   * and its inbox transaction begun while this one runs and commits; its handlers wait for this
+   * one's commit. Only without strict order, with one lane and the transport's inbox.
+   */
+  private readonly overlap: boolean;
+  /** overlapping batches: the batch in flight, settled once it has committed (or failed) and its acks are sent */
+  private inflight: Promise<void> = Promise.resolve();
+  /** overlapping batches: the messages of the batch taken last (waiting for the one before it to commit, or running) */
+  private latest: JsMsg[] = [];
 
   constructor(
     private readonly spec: ResolvedSpec,
@@ -281,6 +319,7 @@ class ConsumerWorker {
     private readonly log: Logger,
   ) {
     this.limit = spec.batch;
+    this.overlap = !spec.strict && spec.concurrency === 1 && spec.useInbox && o.inbox !== undefined;
   }
 
   async start(): Promise<void> {
@@ -367,7 +406,10 @@ class ConsumerWorker {
   private async process(): Promise<void> {
     for (;;) {
       if (this.queue.length === 0) {
-        if (this.stopping) return;
+        if (this.stopping) {
+          await this.inflight;
+          return;
+        }
         await new Promise<void>((resolve) => (this.wakeProcessor = resolve));
         this.wakeProcessor = undefined;
         continue;
@@ -390,6 +432,20 @@ class ConsumerWorker {
       const batch = this.queue.splice(0, this.batchLength());
       if (this.queue.length === 0) this.wakeProducer?.();
       try {
+        if (this.overlap) {
+          // go on with the next batch as soon as this one has passed its gate (the previous batch committed)
+          const previous = this.inflight;
+          let ready!: () => void;
+          const passed = new Promise<void>((resolve) => (ready = resolve));
+          this.latest = batch.map((d) => d.m);
+          const current = this.processBatch(batch, { previous, ready }).catch((e: unknown) => {
+            this.log.error({ msg: 'batch failed unexpectedly; nak', consumer: this.spec.durable, error: describeError(e) });
+            for (const d of batch) d.m.nak(this.spec.backoffMs[0] ?? 0);
+          });
+          this.inflight = current;
+          await Promise.race([passed, current]);
+          continue;
+        }
         await this.processBatch(batch);
       } catch (e) {
         // processBatch decides every message itself; this is a bug guard: nothing is acked
@@ -514,7 +570,7 @@ class ConsumerWorker {
    * refusal, no handler) are taken first; the handlers then run in ONE inbox transaction, a
    * savepoint each; the successes are acked only after the commit (one flush for the batch).
    */
-  private async processBatch(batch: Delivered[]): Promise<void> {
+  private async processBatch(batch: Delivered[], gate?: Gate): Promise<void> {
     const s = this.spec;
     const acks: JsMsg[] = [];
     const items: Item[] = [];
@@ -531,12 +587,15 @@ class ConsumerWorker {
     const keepAlive = () => {
       kept = Date.now();
       for (const m of msgs) m.working();
+      // and the messages that wait for this batch: the next batch (overlapping) and those pulled ahead
+      if (this.latest[0] !== msgs[0]) for (const m of this.latest) m.working();
+      for (const d of this.queue) d.m.working();
     };
     const progressed = () => {
       if (Date.now() - kept > s.ackWaitMs / 3) keepAlive();
     };
     if (items.length > 0) {
-      const outcomes = await this.runItems(items, keepAlive, progressed);
+      const outcomes = await this.runItems(items, keepAlive, progressed, gate);
       if (s.strict) await this.settleStrict(items, outcomes, acks);
       else {
         for (let i = 0; i < items.length; i++) {
@@ -620,13 +679,25 @@ class ConsumerWorker {
    * point (later items throw `NotRun` instead of running); a handler failure to be dead-lettered
    * has its record published right away (before the later items run) and does not stop the batch.
    */
-  private async runItems(items: Item[], keepAlive: () => void, progressed: () => void): Promise<Outcome[]> {
+  private async runItems(items: Item[], keepAlive: () => void, progressed: () => void, gate?: Gate): Promise<Outcome[]> {
     const s = this.spec;
     const inbox = s.useInbox ? this.o.inbox : undefined;
     const out: Outcome[] = new Array<Outcome>(items.length);
     let stopAt = -1;
     const deadLettered = new Set<number>();
+    // overlapping batches: a store whose transactions see every commit that precedes each statement
+    // begins and records while the previous batch commits, and waits for it before the first
+    // handler; any other store begins only after it
+    const early = gate !== undefined && inbox !== undefined && (inbox as Partial<OverlapCapable>).statementSnapshots === true;
+    if (gate && !early) {
+      await gate.previous;
+      gate.ready();
+    }
     const run = async (i: number, tx: unknown): Promise<void> => {
+      if (early) {
+        await gate.previous;
+        gate.ready();
+      }
       if (stopAt >= 0) throw new NotRun();
       const it = items[i];
       try {

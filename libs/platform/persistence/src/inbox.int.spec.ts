@@ -98,3 +98,48 @@ describe('PgInboxStore (Postgres specifics)', () => {
     expect(() => new PgInboxStore(ds, 'x"; drop table y; --')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });
 });
+
+describe('PgInboxStore.statementSnapshots (whether the transport may begin a batch before the previous one committed)', () => {
+  let own: ThrowAwayDatabase;
+  const opened: DataSource[] = [];
+  beforeAll(async () => {
+    own = await createThrowAwayDatabase('koa_inbox_iso');
+  });
+  afterAll(async () => {
+    for (const d of opened) await d.destroy().catch(() => undefined);
+    await own?.drop();
+  });
+  async function storeOn(options: { isolationLevel?: 'REPEATABLE READ'; sessionIsolation?: string } = {}): Promise<PgInboxStore> {
+    const d = new DataSource({
+      type: 'postgres',
+      url: own.url,
+      poolSize: 2,
+      ...(options.isolationLevel && { isolationLevel: options.isolationLevel }),
+      ...(options.sessionIsolation && { extra: { options: `-c default_transaction_isolation=${options.sessionIsolation}` } }),
+    });
+    await d.initialize();
+    opened.push(d);
+    return new PgInboxStore(d, 'inbox_iso');
+  }
+
+  it('is true after ensureSchema under READ COMMITTED (the default), false before it', async () => {
+    const store = await storeOn();
+    expect(store.statementSnapshots).toBe(false);
+    await store.ensureSchema();
+    expect(store.statementSnapshots).toBe(true);
+  });
+
+  it('is false when the sessions default to a stricter isolation level (a snapshot per transaction)', async () => {
+    const store = await storeOn({ sessionIsolation: 'repeatable\\ read' });
+    await store.ensureSchema();
+    expect(store.statementSnapshots).toBe(false);
+    const [row] = await opened[opened.length - 1].query('SHOW default_transaction_isolation');
+    expect(row.default_transaction_isolation).toBe('repeatable read'); // the setting really applied
+  });
+
+  it('is false when the data source configures an isolation level', async () => {
+    const store = await storeOn({ isolationLevel: 'REPEATABLE READ' });
+    await store.ensureSchema();
+    expect(store.statementSnapshots).toBe(false);
+  });
+});

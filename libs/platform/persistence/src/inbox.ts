@@ -22,6 +22,7 @@ import { assertSchemaName } from './database';
  */
 export class PgInboxStore {
   private readonly table: string;
+  private readCommitted = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -40,10 +41,24 @@ export class PgInboxStore {
         await m.query(
           `CREATE TABLE IF NOT EXISTS ${this.table} (consumer text NOT NULL, key text NOT NULL, processed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, key))`,
         );
+        const [row] = (await m.query(`SHOW transaction_isolation`)) as Array<{ transaction_isolation?: string }>;
+        this.readCommitted = row?.transaction_isolation === 'read committed';
       });
     } catch (e) {
       throw unavailable(e, `inbox ensureSchema ${this.schema}`);
     }
+  }
+
+  /**
+   * True once `ensureSchema` has seen that this store's transactions run under READ COMMITTED
+   * (PostgreSQL's default; no `isolationLevel` on the data source): every statement then sees what
+   * was committed before it began, so the JetStream transport may begin a batch's transaction and
+   * record its keys while the previous batch commits, running its handlers only after that commit
+   * (docs/messaging.md §3 "Overlapping batches"). False before `ensureSchema` or under a stricter
+   * level: the transport then begins each batch only after the previous one committed.
+   */
+  get statementSnapshots(): boolean {
+    return this.readCommitted && !('isolationLevel' in this.dataSource.options && this.dataSource.options.isolationLevel);
   }
 
   async runOnce<T>(consumer: string, key: string, work: (tx: unknown) => Promise<T>): Promise<{ duplicate: true } | { duplicate: false; value: T }> {

@@ -1,0 +1,189 @@
+import 'reflect-metadata';
+import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { DataSource, type EntityManager } from 'typeorm';
+import { CaseClosed, STREAMS, dedupKey, type AnyKoaEvent } from '@koa/contracts';
+import { PrivateNatsServer, createThrowAwayDatabase, eventually, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
+import { PgInboxStore } from '../../persistence/src/inbox';
+import { DEFAULT_BATCH, JetStreamTransport, KoaEventContext, KoaEventExceptionFilter, Messaging, type ConsumerSpec } from './index';
+import { caseClosed } from './__fixtures__/events';
+
+/** What one handler call saw, read through the inbox transaction. */
+interface Call {
+  readonly id: string;
+  readonly deliveryCount: number;
+  readonly tx: unknown;
+  /** rows of this durable visible to the handler before its own insert */
+  readonly visible: number;
+  /** when its transaction began (`now()`) and when the handler ran (`clock_timestamp()`), µs since epoch */
+  readonly txStart: number;
+  readonly at: number;
+}
+const SEEN = Symbol('SEEN');
+
+class CountingInbox extends PgInboxStore {
+  readonly keys: string[] = [];
+  override runOnce<T>(consumer: string, key: string, work: (tx: unknown) => Promise<T>) {
+    this.keys.push(key);
+    return super.runOnce(consumer, key, work);
+  }
+  override runBatch<T>(consumer: string, keys: readonly string[], work: (index: number, tx: unknown) => Promise<T>) {
+    this.keys.push(...keys);
+    return super.runBatch(consumer, keys, work);
+  }
+}
+interface Seen {
+  readonly durable: string;
+  readonly calls: Call[];
+  /** ms the handler sleeps for this event id */
+  delay?: (id: string) => number;
+}
+
+@Controller()
+class Recorder {
+  constructor(@Inject(SEEN) private readonly seen: Seen) {}
+
+  @EventPattern(CaseClosed.type)
+  async onCaseClosed(@Payload() event: AnyKoaEvent, @Ctx() ctx: KoaEventContext): Promise<void> {
+    const tx = ctx.tx as EntityManager;
+    const ms = this.seen.delay?.(event.id) ?? 0;
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+    const [row] = (await tx.query(
+      `SELECT count(*)::int AS visible, (extract(epoch from now()) * 1e6)::bigint AS tx_start, (extract(epoch from clock_timestamp()) * 1e6)::bigint AS at FROM overlap.applied WHERE durable = $1`,
+      [this.seen.durable],
+    )) as Array<{ visible: number; tx_start: string; at: string }>;
+    await tx.query('INSERT INTO overlap.applied (durable, event_id) VALUES ($1, $2)', [this.seen.durable, event.id]);
+    this.seen.calls.push({ id: event.id, deliveryCount: ctx.deliveryCount, tx: ctx.tx, visible: row.visible, txStart: Number(row.tx_start), at: Number(row.at) });
+  }
+}
+
+describe('JetStreamTransport pull-ahead and overlapping batches (real nats-server, real Postgres inbox)', () => {
+  let server: PrivateNatsServer;
+  let messaging: Messaging;
+  let db: ThrowAwayDatabase;
+  let ds: DataSource;
+  let inbox: PgInboxStore;
+  const apps: INestMicroservice[] = [];
+
+  beforeAll(async () => {
+    server = await PrivateNatsServer.start();
+    messaging = await Messaging.connect({ url: server.url, name: 'overlap-int' });
+    await messaging.ensureTopology();
+    db = await createThrowAwayDatabase('koa_overlap');
+    ds = new DataSource({ type: 'postgres', url: db.url, poolSize: 4 });
+    await ds.initialize();
+    inbox = new PgInboxStore(ds, 'overlap');
+    await inbox.ensureSchema();
+    await ds.query('CREATE TABLE overlap.applied (durable text NOT NULL, event_id text NOT NULL, PRIMARY KEY (durable, event_id))');
+  });
+  afterAll(async () => {
+    for (const app of apps) await app.close().catch(() => undefined);
+    await ds?.destroy();
+    await db?.drop();
+    await messaging?.close();
+    await server?.dispose();
+  });
+
+  async function start(spec: Partial<ConsumerSpec>, store: PgInboxStore = inbox) {
+    const tenant = uniqueName('t');
+    const durable = uniqueName('ovl');
+    const seen: Seen = { durable, calls: [] };
+    @Module({ controllers: [Recorder], providers: [{ provide: SEEN, useValue: seen }] })
+    class TestModule {}
+    const app = await NestFactory.createMicroservice(TestModule, {
+      strategy: new JetStreamTransport({ messaging, serviceName: 'overlap-test', inbox: store, consumers: [{ durable, filterSubject: `koa.evt.${tenant}.>`, backoffMs: [20], ...spec }] }),
+      logger: ['error'],
+    });
+    app.useGlobalFilters(new KoaEventExceptionFilter());
+    return { tenant, durable, seen, app };
+  }
+
+  it('by default the durable allows two batches unacked (maxAckPending 2 × batch, at least the contract default); strict order and an explicit value keep theirs', async () => {
+    const cases: Array<[Partial<ConsumerSpec>, number]> = [
+      [{}, 2 * DEFAULT_BATCH],
+      [{ batch: 16 }, 256],
+      [{ batch: 200 }, 400],
+      [{ ordering: 'strict' }, 256],
+      [{ maxAckPending: 100 }, 100],
+    ];
+    for (const [spec, expected] of cases) {
+      const { durable, app } = await start(spec);
+      await app.listen();
+      apps.push(app);
+      const info = await messaging.jsm.consumers.info(STREAMS.events.name, durable);
+      expect([spec, info.config.max_ack_pending]).toEqual([spec, expected]);
+    }
+  });
+
+  it('the next batch begins while the previous one commits, yet each handler sees every write of the batches before it; stream order kept, each applied once', async () => {
+    const { tenant, durable, seen, app } = await start({ batch: 8 });
+    const events = Array.from({ length: 160 }, (_, i) => caseClosed(tenant, `c${i % 5}`, i));
+    for (const e of events) await messaging.append([e]);
+    await app.listen();
+    apps.push(app);
+    await eventually(() => seen.calls.length >= events.length, { what: '160 handled', timeoutMs: 30_000 });
+    await eventually(async () => {
+      const i = await messaging.jsm.consumers.info(STREAMS.events.name, durable);
+      if (i.num_pending !== 0 || i.num_ack_pending !== 0) throw new Error(`pending ${i.num_pending}, ack pending ${i.num_ack_pending}`);
+    }, { what: 'consumer drained' });
+    const { calls } = seen;
+    expect(calls).toHaveLength(events.length);
+    expect(calls.map((c) => c.id)).toEqual(events.map((e) => e.id));
+    // every earlier event's row was visible: committed by an earlier batch, or written earlier in this one
+    expect(calls.map((c) => c.visible)).toEqual(calls.map((_, i) => i));
+    // batches: consecutive calls with the same transaction
+    const batches: Call[][] = [];
+    for (const c of calls) {
+      if (batches.length > 0 && batches[batches.length - 1][0].tx === c.tx) batches[batches.length - 1].push(c);
+      else batches.push([c]);
+    }
+    expect(batches.length).toBeGreaterThan(1);
+    // overlap happened: some batch's transaction began before the previous batch's last handler had run
+    const overlapped = batches.slice(1).filter((b, i) => b[0].txStart < Math.max(...batches[i].map((c) => c.at)));
+    expect(overlapped.length).toBeGreaterThan(0);
+    const rows = (await ds.query('SELECT count(*)::int AS n FROM overlap.applied WHERE durable = $1', [durable])) as Array<{ n: number }>;
+    expect(rows[0].n).toBe(events.length);
+  });
+
+  it('the messages waiting for a slow batch (the next batch, and those pulled ahead) are kept alive with it: none is redelivered', async () => {
+    // every key the transport hands to the inbox: a redelivery would show up twice (answered as a duplicate, no handler call)
+    const counting = new CountingInbox(ds, 'overlap');
+    await counting.ensureSchema();
+    const { tenant, durable, seen, app } = await start({ batch: 4, ackWaitMs: 400 }, counting);
+    const events = Array.from({ length: 16 }, (_, i) => caseClosed(tenant, `c${i % 5}`, i));
+    for (const e of events) await messaging.append([e]);
+    const slow = new Set(events.slice(0, 4).map((e) => e.id));
+    seen.delay = (id) => (slow.has(id) ? 200 : 0); // the first batch takes ~800 ms, twice the ack wait, progressing
+    await app.listen();
+    apps.push(app);
+    await eventually(() => seen.calls.length >= events.length, { what: '16 handled', timeoutMs: 30_000 });
+    await eventually(async () => {
+      const i = await messaging.jsm.consumers.info(STREAMS.events.name, durable);
+      if (i.num_pending !== 0 || i.num_ack_pending !== 0) throw new Error(`pending ${i.num_pending}, ack pending ${i.num_ack_pending}`);
+    }, { what: 'consumer drained' });
+    expect(seen.calls.map((c) => [c.id, c.deliveryCount])).toEqual(events.map((e) => [e.id, 1]));
+    expect(counting.keys).toEqual(events.map((e) => dedupKey(e)));
+  });
+
+  it('without statement snapshots (before ensureSchema) a batch begins only after the previous one committed', async () => {
+    const store = new PgInboxStore(ds, 'overlap'); // same table, but this instance never ran ensureSchema
+    expect(store.statementSnapshots).toBe(false);
+    const { tenant, seen, app } = await start({ batch: 8 }, store);
+    const events = Array.from({ length: 80 }, (_, i) => caseClosed(tenant, `c${i % 5}`, i));
+    for (const e of events) await messaging.append([e]);
+    await app.listen();
+    apps.push(app);
+    await eventually(() => seen.calls.length >= events.length, { what: '80 handled', timeoutMs: 30_000 });
+    const { calls } = seen;
+    expect(calls.map((c) => c.id)).toEqual(events.map((e) => e.id));
+    expect(calls.map((c) => c.visible)).toEqual(calls.map((_, i) => i));
+    const batches: Call[][] = [];
+    for (const c of calls) {
+      if (batches.length > 0 && batches[batches.length - 1][0].tx === c.tx) batches[batches.length - 1].push(c);
+      else batches.push([c]);
+    }
+    expect(batches.length).toBeGreaterThan(1);
+    for (let i = 1; i < batches.length; i++) expect(batches[i][0].txStart).toBeGreaterThanOrEqual(Math.max(...batches[i - 1].map((c) => c.at)));
+  });
+});
