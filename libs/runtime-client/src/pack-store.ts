@@ -250,8 +250,10 @@ export class PackStore {
   place(rel: string, content: Uint8Array | string): StagedFile {
     const target = join(this.dir, rel);
     const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+    let markOpened: () => void = () => undefined;
+    const opened = new Promise<void>((resolve) => (markOpened = resolve));
     const written = (async () => {
-      const handle = await fs.open(target, 'w', 0o600);
+      const handle = await fs.open(target, 'w', 0o600).finally(() => markOpened());
       // the directory entry exists from the open on: its fsync runs beside the data's write + fsync
       const entry = fsyncDir(dirname(target));
       entry.catch(() => undefined);
@@ -269,6 +271,7 @@ export class PackStore {
     written.catch(() => undefined); // surfaced by commit(); discard() ignores it
     return {
       file: rel,
+      opened,
       commit: () => written,
       discard: async () => {
         await written.catch(() => undefined);
@@ -305,6 +308,8 @@ export class PackStore {
 export interface StagedFile {
   /** the final name, relative to the data dir */
   readonly file: string;
+  /** resolves once the file is open (its write is then under way); only {@link PackStore.place} sets it */
+  readonly opened?: Promise<void>;
   /** waits for write + fsync, then renames into place and fsyncs the directory (for {@link PackStore.place}: waits for write + fsyncs) */
   commit(): Promise<void>;
   /** waits for the write to end, then deletes the temp file (for {@link PackStore.place}: the file) */

@@ -380,7 +380,13 @@ export class RuntimeClient {
         next = { ...this.state, lastTrustedVersion: version, active: stored, ...(this.active ? { previous: this.active.stored } : { previous: undefined }), reports: carried };
         if (next.previous === undefined) delete (next as { previous?: StoredRelease }).previous;
         staged = [...staged, ...overflow.map((r) => this.store.stageOutbox(r.key, r.event)), this.store.stageState(next)];
+        // hashing and decoding are synchronous: wait until the pack file is open so its write is
+        // issued before them, and let the I/O callbacks run in between, so that the write and then
+        // the fsync proceed beside the CPU work instead of after it (measured: 16 MiB activations
+        // ≈ 10 % faster; no change at 1 MiB)
+        await staged[0].opened;
         verifyPackBytes(bytes, expected);
+        await ioTurn();
         pack = this.decode(bytes, expected.digest as Digest);
         await Promise.all(staged.slice(0, -1).map((f) => f.commit()));
         await staged[staged.length - 1].commit();
@@ -574,6 +580,9 @@ export class RuntimeClient {
     }
   }
 }
+
+/** Yields to the event loop once (pending I/O callbacks run first). */
+const ioTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const textOf = (m: RawMessage): string => Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength).toString('utf8');
 
