@@ -504,9 +504,9 @@ export const REBUILD_PAGE_EVENTS = 2_000;
  * (UTF-8, `JSON.parse`), digest-checked in memory, validated (`parseEvent`) and evolved; the
  * upserts are folded per row (`applyUpserts` semantics) and written as multi-row
  * `INSERT … ON CONFLICT` statements (500 rows each, per tenant and column shape). A page is
- * looked up (on a pooled connection) and decoded while the previous one is written (writes
- * strictly in page order, at most two pages in flight), so memory stays bounded whatever the
- * stream's length.
+ * looked up (on a pooled connection) and decoded while the previous one is written, and the next
+ * one fills meanwhile (writes strictly in page order, at most three pages in memory), so memory
+ * stays bounded whatever the stream's length.
  */
 export async function rebuildProjections(ds: DataSource, source: ReplaySource, o: { pageEvents?: number } = {}): Promise<RebuildReport> {
   const pageEvents = o.pageEvents ?? REBUILD_PAGE_EVENTS;
@@ -514,7 +514,15 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
   const lookups = (ds.options as { poolSize?: number }).poolSize === 1 ? 'transaction' : 'pool';
   return ds.transaction(async (em) => {
     const head = await lockHead(em);
-    await em.query(`TRUNCATE ${PROJECTION_TABLES.map((t) => `ledger.${t}`).join(', ')}`);
+    const ignore = () => undefined;
+    // pages are written strictly in order; page k is looked up and decoded while page k-1 is
+    // written, and the replay fills page k+1 meanwhile: it waits only for page k-2's write, so at
+    // most three pages are in memory (one written, one decoded, one filling). Waiting for page
+    // k-1's write as well left the event loop idle while Postgres wrote. The truncate is the
+    // first "write": it runs while the replay starts (consumer, first deliveries) and the first
+    // page's write queues behind it.
+    let writing: Promise<void> = em.query(`TRUNCATE ${PROJECTION_TABLES.map((t) => `ledger.${t}`).join(', ')}`).then(ignore);
+    writing.catch(ignore); // observed by the first submit or at the end
     let applied = 0;
     let skipped = 0;
     let tenant: string | undefined;
@@ -554,10 +562,7 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
       applied += items.length;
       return fold;
     };
-    const ignore = () => undefined;
-    // pages are written strictly in order; page k+1 is looked up and decoded while page k is
-    // written, and the replay waits for page k-1's write: at most two pages in flight
-    let writing: Promise<void> = Promise.resolve();
+    let older: Promise<void> = Promise.resolve(); // the write before `writing`'s predecessor
     const submit = async (page: readonly PageMessage[]): Promise<void> => {
       const decoded = prepare(page);
       decoded.catch(ignore); // observed through `writing`
@@ -567,8 +572,10 @@ export async function rebuildProjections(ds: DataSource, source: ReplaySource, o
         await previous;
         tenant = await writeFold(em, fold, tenant);
       })();
-      writing.catch(ignore); // observed by the next submit or at the end
-      await previous; // a failed page ends the replay
+      writing.catch(ignore); // observed by a later submit or at the end
+      const wait = older;
+      older = previous;
+      await wait; // a failed page ends the replay (each write awaits the one before it)
     };
 
     let page: PageMessage[] = [];
