@@ -7,9 +7,10 @@ import { CHANNEL, ENV, MiB, TENANT, makePack, releaseFixture, type ReleaseFixtur
 
 /**
  * consumer verify + activate: `RuntimeClient.offer(notice)` — verify the signed notice against the
- * pinned root, check pack size and digest, decode koa-pack/2, persist pack + notice + state
- * atomically (fsync, rename), switch — against the raw floor of the same work: sha256 of the
- * pack, one node:crypto Ed25519 verify of the notice, write + fsync + rename + dir fsync.
+ * pinned root, check pack size and digest, decode koa-pack/2, persist pack + notice + state.json
+ * (carrying the ConsumerActivated report) durably — all fsync'd, the rename of state.json being
+ * the one switch point (docs/runtime-consumer.md §4) — switch; against the raw floor of the
+ * same work: sha256 of the pack, one node:crypto Ed25519 verify of the notice, write + fsync + rename + dir fsync.
  * The pack is handed over in memory on both sides (downloads are not measured here).
  *
  * Activation checks entity lines structurally and each line in full on first use, and derives
@@ -37,7 +38,7 @@ let dirCounter = 0;
 export const consumerVerify: Suite = {
   name: 'consumer-verify-activate',
   anchorText: 'sha256 of the pack + node:crypto Ed25519 verify of the notice + write, fsync, rename, fsync dir',
-  oursText: 'RuntimeClient.offer: verify notice (pinned root, scope, version, expiry), size + digest, verify pack (ustar, manifest, part digests, entity framing + ids), persist pack + notice + state atomically, switch (first lookup/search timed separately)',
+  oursText: 'RuntimeClient.offer: verify notice (pinned root, scope, version, expiry), size + digest, verify pack (ustar, manifest, part digests, entity framing + ids), persist pack + notice + state.json with the activation report (fsync'd; the rename of state.json is the one switch), switch (first lookup/search timed separately)',
   metric: { kind: 'throughput', unit: 'MiB/s' },
   goal: { text: '≥ 0.7×', min: 0.7 },
   variants: variantsOf,
