@@ -32,7 +32,10 @@ export interface ConsumerSpec {
   readonly maxDeliver?: number;
   /** nak delay by attempt (1-based, last repeats). Default `CONSUMER_DEFAULTS.backoffMs` */
   readonly backoffMs?: readonly number[];
-  /** default `CONSUMER_DEFAULTS.maxAckPending` */
+  /**
+   * default 2 × `batch`, at least `CONSUMER_DEFAULTS.maxAckPending` (256), so the next batch is
+   * delivered while the current one runs (pull-ahead); `CONSUMER_DEFAULTS.maxAckPending` with `ordering: 'strict'`
+   */
   readonly maxAckPending?: number;
   /**
    * Messages per pull request and per inbox transaction (default `DEFAULT_BATCH` = 256). A batch
@@ -124,8 +127,10 @@ const NEST_GENERIC_ERROR = (e: unknown): boolean =>
  * await app.listen();
  * ```
  *
- * Per consumer, batches of up to `batch` deliveries (what one pull request returned), one batch
- * at a time, each message in stream order:
+ * Per consumer, batches of up to `batch` deliveries (what one pull request returned), their
+ * handlers one batch at a time, each message in stream order (with the inbox and without strict
+ * order, the next batch's decisions and inbox transaction begin while the previous one commits; its
+ * handlers wait for that commit — docs/messaging.md §3 "Overlapping batches"):
  * 1. delivery count beyond `maxDeliver` (earlier attempts crashed) ⇒ dead-letter `MAX_DELIVER_EXCEEDED`;
  * 2. kind 'event': `parseEvent(data, subject)`; invalid ⇒ dead-letter with its refusal code;
  *    no handler for the type ⇒ ack (skip);
