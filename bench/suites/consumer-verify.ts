@@ -38,7 +38,7 @@ let dirCounter = 0;
 export const consumerVerify: Suite = {
   name: 'consumer-verify-activate',
   anchorText: 'sha256 of the pack + node:crypto Ed25519 verify of the notice + write, fsync, rename, fsync dir',
-  oursText: 'RuntimeClient.offer: verify notice (pinned root, scope, version, expiry), size + digest, verify pack (ustar, manifest, part digests, entity framing + ids), persist pack + notice + state.json with the activation report (fsync'd; the rename of state.json is the one switch), switch (first lookup/search timed separately)',
+  oursText: 'RuntimeClient.offer: verify notice (pinned root, scope, version, expiry), size + digest, verify pack (ustar, manifest, part digests, entity framing + ids), persist pack + notice + state.json with the activation report (all fsynced; the rename of state.json is the one switch), switch (first lookup/search timed separately)',
   metric: { kind: 'throughput', unit: 'MiB/s' },
   goal: { text: '≥ 0.7×', min: 0.7 },
   variants: variantsOf,
