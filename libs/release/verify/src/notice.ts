@@ -1,9 +1,9 @@
-import { KeyObject, verify as cryptoVerify } from 'node:crypto';
+import { compactVerify } from 'jose';
 import { Env, KoaRefusal, NOTICE_TYP, ReleaseNoticeClaims, Token, type RefusalCode } from '@koa/contracts';
 import type { z } from 'zod';
 import { decodeBase64url, decodeJsonObject } from './base64url';
 import { ALLOWED_ALGS, MAX_NOTICE_CHARS, type AllowedAlg } from './constants';
-import { isLoadedTrustRoot, type TrustRoot, type VerificationKey } from './trust-root';
+import { isLoadedTrustRoot, type TrustRoot } from './trust-root';
 
 /** What the consumer (or the release service) is: the notice must be for exactly this scope. */
 export interface NoticeScope {
@@ -38,19 +38,6 @@ export interface VerifiedNotice {
 }
 
 const HEADER_PARAMS = new Set(['alg', 'kid', 'typ']);
-const ED25519_SIGNATURE_BYTES = 64;
-
-/** node:crypto view of a trust root's (WebCrypto) key, converted once per key. */
-const nodeKeys = new WeakMap<object, KeyObject>();
-function nodeKeyOf(key: VerificationKey): KeyObject {
-  let k = nodeKeys.get(key);
-  if (k === undefined) {
-    k = KeyObject.from(key as Parameters<typeof KeyObject.from>[0]);
-    if (k.type !== 'public' || k.asymmetricKeyType !== 'ed25519') throw new TypeError(`release key is a ${k.type} ${String(k.asymmetricKeyType)} key, not an Ed25519 public key`);
-    nodeKeys.set(key, k);
-  }
-  return k;
-}
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 const refuse = (code: RefusalCode, message: string, details: Record<string, unknown> = {}, cause?: unknown): KoaRefusal =>
@@ -111,8 +98,8 @@ export async function verifyReleaseNotice(compactJws: string, o: VerifyNoticeOpt
   const [headerPart, payloadPart, signaturePart] = parts;
   const { json: header } = decodeJsonObject(headerPart, 'notice protected header', 'NOTICE_MALFORMED', { step: 'parse' });
   if (payloadPart.length === 0) throw refuse('NOTICE_MALFORMED', 'notice payload is empty', { step: 'parse' });
-  const payload = decodeBase64url(payloadPart, 'notice payload', 'NOTICE_MALFORMED', { step: 'parse' });
-  const signature = decodeBase64url(signaturePart, 'notice signature', 'NOTICE_MALFORMED', { step: 'parse' });
+  decodeBase64url(payloadPart, 'notice payload', 'NOTICE_MALFORMED', { step: 'parse' });
+  decodeBase64url(signaturePart, 'notice signature', 'NOTICE_MALFORMED', { step: 'parse' });
   const unexpected = Object.keys(header).filter((k) => !HEADER_PARAMS.has(k));
   if (unexpected.length > 0) {
     throw refuse('NOTICE_MALFORMED', `notice header has parameters other than alg, kid, typ: ${unexpected.slice(0, 5).join(', ')}`, { step: 'parse' });
@@ -136,18 +123,14 @@ export async function verifyReleaseNotice(compactJws: string, o: VerifyNoticeOpt
     throw refuse('NOTICE_KEY_UNKNOWN', `notice kid ${kid} is not a release key of the ${trustRoot.env} trust root v${trustRoot.version}`, { kid, trustRootVersion: trustRoot.version });
   }
 
-  // 4. signature: Ed25519 (RFC 8037) over the JWS signing input, the exact ASCII bytes
-  // `<header>.<payload>` (RFC 7515 §5.2). The header was checked above (exactly alg/kid/typ, alg
-  // allowlisted), so no other JWS processing applies. node:crypto verifies synchronously with the
-  // key imported once per trust root (the same OpenSSL Ed25519 as WebCrypto, without its async hop).
-  let valid = false;
-  let failure: unknown;
+  // 4. signature
+  let payload: Uint8Array;
   try {
-    valid = signature.byteLength === ED25519_SIGNATURE_BYTES && cryptoVerify(null, Buffer.from(`${headerPart}.${payloadPart}`, 'latin1'), nodeKeyOf(key), signature);
+    ({ payload } = await compactVerify(compactJws, key, { algorithms: [...ALLOWED_ALGS] }));
   } catch (cause) {
-    failure = cause;
+    const code = (cause as { code?: string })?.code === 'ERR_JWS_INVALID' ? 'NOTICE_MALFORMED' : 'NOTICE_SIGNATURE_INVALID';
+    throw refuse(code, `notice signature does not verify with release key ${kid}`, { kid }, cause);
   }
-  if (!valid) throw refuse('NOTICE_SIGNATURE_INVALID', `notice signature does not verify with release key ${kid}`, { kid }, failure);
 
   // 5. claims (authentic bytes, now interpreted)
   let raw: unknown;
