@@ -18,7 +18,7 @@ import {
   type IngestMediaType,
   type ProvenanceInput,
 } from '@koa/ingest/domain';
-import { ConcurrencyConflict, MESSAGING, type BlobStore, type Messaging } from '@koa/platform/messaging';
+import { ConcurrencyConflict, MESSAGING, type Messaging } from '@koa/platform/messaging';
 import { CLOCK, ID_FACTORY, type Clock, type IdFactory } from '@koa/platform/service';
 
 type Captured = EventByType<'io.koa.ingest.snapshot.captured.v1'>;
@@ -91,7 +91,6 @@ export class SnapshotService {
   private readonly log = new Logger('SnapshotService');
   private readonly inFlight = new Map<string, Promise<CaptureResult>>();
   /** the snapshot bucket, opened once (opening costs two broker round trips); dropped after a failure */
-  private snapshotBlobs: Promise<BlobStore> | undefined;
 
   constructor(
     @Inject(MESSAGING) private readonly messaging: Messaging,
@@ -142,22 +141,13 @@ export class SnapshotService {
     return this.duplicateOf(first);
   }
 
-  /** The `koa-snapshots` blob store, opened on first use and kept. */
-  private blobs(): Promise<BlobStore> {
-    const opened = (this.snapshotBlobs ??= this.messaging.blobs(OBJECT_STORES.snapshots.bucket));
-    opened.catch(() => {
-      if (this.snapshotBlobs === opened) this.snapshotBlobs = undefined;
-    });
-    return opened;
-  }
-
   /**
    * Puts the bytes (streamed when streamable) and checks what the store took: its size, and the
    * SHA-256 of the bytes it stored (`put(...).sha256`, the object store's own digest over the
    * chunks it wrote) against the digest the object is named by. Either mismatch ⇒ INTERNAL, no event.
    */
   private async store(name: string, req: CaptureRequest): Promise<void> {
-    const blobs = await this.blobs();
+    const blobs = await this.messaging.blobs(OBJECT_STORES.snapshots.bucket);
     const description = `${req.mediaType} from ${req.source}`;
     const stored = await blobs.put(name, req.bytes instanceof Uint8Array ? req.bytes : req.bytes.open(), { description });
     if (stored.size !== req.size || `sha256:${stored.sha256}` !== req.digest) {
