@@ -133,8 +133,9 @@ function cellOf(u: FoldedUpsert, c: string): unknown {
  * instead of the driver escaping every element into a Postgres array literal (and every JSONB
  * cell into a JSON string first). When a column's JSON could read back differently from the
  * array form (a `\u` escape: lone surrogates or NUL; a number in a scalar column that is not a
- * safe integer; an object in a scalar column), the piece uses `unnest($n::type[], …)` as before. Both forms write
- * the same rows: the int tests compare them with the in-memory reference (`applyUpserts`).
+ * safe integer; a non-finite number as a JSONB cell; an object in a scalar column), the piece
+ * uses `unnest($n::type[], …)` as before. Both forms write the same rows: the int tests compare
+ * them with the in-memory reference (`applyUpserts`).
  */
 function groupPiece(g: Group, rows: readonly FoldedUpsert[]): SqlPiece {
   const cells = g.insert.map((c) => rows.map((r) => cellValue(cellOf(r, c))));
@@ -168,7 +169,8 @@ function jsonColumns(columns: readonly string[], cells: readonly unknown[][]): s
   for (let j = 0; j < columns.length; j++) {
     const jsonb = JSONB.has(columns[j]);
     for (const v of cells[j]) {
-      if (!jsonb && (typeof v === 'number' ? !Number.isSafeInteger(v) : typeof v === 'object' && v !== null)) return undefined;
+      // (a non-finite JSONB cell is JSON `null` in the array form, SQL NULL after NULLIF here)
+      if (typeof v === 'number' ? !(jsonb ? Number.isFinite(v) : Number.isSafeInteger(v)) : !jsonb && typeof v === 'object' && v !== null) return undefined;
     }
     const text = JSON.stringify(cells[j]);
     if (text.includes('\\u')) return undefined;
