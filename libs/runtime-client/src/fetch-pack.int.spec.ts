@@ -9,7 +9,6 @@ import { freePort } from '@koa/platform/testing';
 import { httpPackFetcher } from './fetch-pack';
 import { PackStore } from './pack-store';
 
-jest.setTimeout(30_000);
 
 const DIGEST = sha256Digest('x');
 let server: Server;

@@ -13,7 +13,6 @@ import type { Messaging } from '@koa/platform/messaging';
 import { createServiceApp, type ServiceApp } from './bootstrap';
 import { CLOCK, ID_FACTORY, MESSAGING, SERVICE_CONFIG, SERVICE_NAME, type Clock, type IdFactory, type ServiceConfig } from './index';
 
-jest.setTimeout(60_000);
 
 @Controller('probe')
 class ProbeController {
