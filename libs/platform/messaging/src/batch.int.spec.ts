@@ -2,12 +2,13 @@ import 'reflect-metadata';
 import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { DataSource, type EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { CaseClosed, KoaRefusal, STREAMS, dedupKey, subjects, type AnyKoaEvent } from '@koa/contracts';
-import { PrivateNatsServer, createThrowAwayDatabase, eventually, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
+import { eventually, uniqueName } from '@koa/platform/testing';
 import { PgInboxStore } from '../../persistence/src/inbox';
 import { JetStreamTransport, KoaEventContext, KoaEventExceptionFilter, Messaging, type ConsumerSpec } from './index';
 import { caseClosed } from './__fixtures__/events';
+import { startInboxEnv, type InboxEnv } from './__fixtures__/inbox-env';
 
 /** What one handler call saw. */
 interface Call {
@@ -32,32 +33,21 @@ class Handlers {
 
 
 describe('JetStreamTransport batches (real nats-server, real Postgres inbox)', () => {
-  let server: PrivateNatsServer;
+  let env: InboxEnv;
   let messaging: Messaging;
-  let db: ThrowAwayDatabase;
   let ds: DataSource;
   let inbox: PgInboxStore;
-  const apps: INestMicroservice[] = [];
+  let apps: INestMicroservice[];
 
   beforeAll(async () => {
-    server = await PrivateNatsServer.start();
-    messaging = await Messaging.connect({ url: server.url, name: 'batch-int' });
-    await messaging.ensureTopology();
-    db = await createThrowAwayDatabase('koa_batch');
-    ds = new DataSource({ type: 'postgres', url: db.url, poolSize: 4 });
-    await ds.initialize();
-    inbox = new PgInboxStore(ds, 'batch');
-    await inbox.ensureSchema();
+    env = await startInboxEnv({ name: 'batch', schema: 'batch', poolSize: 4 });
+    ({ messaging, ds, inbox, apps } = env);
     await ds.query('CREATE TABLE batch.applied (durable text NOT NULL, event_id text NOT NULL, delivery int NOT NULL, PRIMARY KEY (durable, event_id))');
     // checked at COMMIT: a row with a dangling parent makes the batch's commit itself fail
     await ds.query('CREATE TABLE batch.poison (id text PRIMARY KEY, parent text REFERENCES batch.poison (id) DEFERRABLE INITIALLY DEFERRED)');
   });
   afterAll(async () => {
-    for (const app of apps) await app.close().catch(() => undefined);
-    await ds?.destroy();
-    await db?.drop();
-    await messaging?.close();
-    await server?.dispose();
+    await env?.dispose();
   });
 
   /** Publishes `n` events first (so that they arrive as one batch), then starts the consumer. */

@@ -2,12 +2,13 @@ import 'reflect-metadata';
 import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { DataSource, type EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { CaseClosed, KoaRefusal, STREAMS, dedupKey, subjects, type AnyKoaEvent } from '@koa/contracts';
-import { PrivateNatsServer, createThrowAwayDatabase, eventually, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
+import { eventually, uniqueName } from '@koa/platform/testing';
 import { PgInboxStore } from '../../persistence/src/inbox';
 import { JetStreamTransport, KoaEventContext, KoaEventExceptionFilter, Messaging, type ConsumerSpec, type InboxStore } from './index';
 import { caseClosed } from './__fixtures__/events';
+import { startInboxEnv, type InboxEnv } from './__fixtures__/inbox-env';
 
 /** What one handler call saw. */
 interface Call {
@@ -32,31 +33,20 @@ class Handlers {
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 describe('JetStreamTransport ordering and concurrency (real nats-server, real Postgres inbox)', () => {
-  let server: PrivateNatsServer;
+  let env: InboxEnv;
   let messaging: Messaging;
-  let db: ThrowAwayDatabase;
   let ds: DataSource;
   let inbox: PgInboxStore;
-  const apps: INestMicroservice[] = [];
+  let apps: INestMicroservice[];
 
   beforeAll(async () => {
-    server = await PrivateNatsServer.start();
-    messaging = await Messaging.connect({ url: server.url, name: 'ordering-int' });
-    await messaging.ensureTopology();
-    db = await createThrowAwayDatabase('koa_ordering');
-    ds = new DataSource({ type: 'postgres', url: db.url, poolSize: 12 });
-    await ds.initialize();
-    inbox = new PgInboxStore(ds, 'ord');
-    await inbox.ensureSchema();
+    env = await startInboxEnv({ name: 'ordering', schema: 'ord', poolSize: 12 });
+    ({ messaging, ds, inbox, apps } = env);
     // `n` is the order in which the rows were applied (a rolled-back savepoint only leaves a gap)
     await ds.query('CREATE TABLE ord.applied (n bigserial, durable text NOT NULL, event_id text NOT NULL, delivery int NOT NULL, PRIMARY KEY (durable, event_id))');
   });
   afterAll(async () => {
-    for (const app of apps) await app.close().catch(() => undefined);
-    await ds?.destroy();
-    await db?.drop();
-    await messaging?.close();
-    await server?.dispose();
+    await env?.dispose();
   });
 
   /** Publishes `n` events first (so that they arrive in as few pulls as possible), then starts the consumer. */

@@ -2,12 +2,13 @@ import 'reflect-metadata';
 import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { DataSource, type EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { CaseClosed, STREAMS, dedupKey, type AnyKoaEvent } from '@koa/contracts';
-import { PrivateNatsServer, createThrowAwayDatabase, eventually, uniqueName, type ThrowAwayDatabase } from '@koa/platform/testing';
+import { eventually, uniqueName } from '@koa/platform/testing';
 import { PgInboxStore } from '../../persistence/src/inbox';
 import { DEFAULT_BATCH, JetStreamTransport, KoaEventContext, KoaEventExceptionFilter, Messaging, type ConsumerSpec } from './index';
 import { caseClosed } from './__fixtures__/events';
+import { startInboxEnv, type InboxEnv } from './__fixtures__/inbox-env';
 
 /** What one handler call saw, read through the inbox transaction. */
 interface Call {
@@ -59,30 +60,19 @@ class Recorder {
 }
 
 describe('JetStreamTransport pull-ahead and overlapping batches (real nats-server, real Postgres inbox)', () => {
-  let server: PrivateNatsServer;
+  let env: InboxEnv;
   let messaging: Messaging;
-  let db: ThrowAwayDatabase;
   let ds: DataSource;
   let inbox: PgInboxStore;
-  const apps: INestMicroservice[] = [];
+  let apps: INestMicroservice[];
 
   beforeAll(async () => {
-    server = await PrivateNatsServer.start();
-    messaging = await Messaging.connect({ url: server.url, name: 'overlap-int' });
-    await messaging.ensureTopology();
-    db = await createThrowAwayDatabase('koa_overlap');
-    ds = new DataSource({ type: 'postgres', url: db.url, poolSize: 4 });
-    await ds.initialize();
-    inbox = new PgInboxStore(ds, 'overlap');
-    await inbox.ensureSchema();
+    env = await startInboxEnv({ name: 'overlap', schema: 'overlap', poolSize: 4 });
+    ({ messaging, ds, inbox, apps } = env);
     await ds.query('CREATE TABLE overlap.applied (durable text NOT NULL, event_id text NOT NULL, PRIMARY KEY (durable, event_id))');
   });
   afterAll(async () => {
-    for (const app of apps) await app.close().catch(() => undefined);
-    await ds?.destroy();
-    await db?.drop();
-    await messaging?.close();
-    await server?.dispose();
+    await env?.dispose();
   });
 
   async function start(spec: Partial<ConsumerSpec>, store: PgInboxStore = inbox) {
