@@ -213,15 +213,7 @@ export class PackStore {
     const written = (async () => {
       const handle = await fs.open(tmp, 'wx', 0o600);
       opened = true;
-      try {
-        for (let at = 0; at < data.byteLength; ) {
-          const { bytesWritten } = await handle.write(data, at, data.byteLength - at, at);
-          at += bytesWritten;
-        }
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await writeAllAndSync(handle, data);
     })();
     written.catch(() => undefined); // surfaced by commit(); discard() ignores it
     return {
@@ -257,15 +249,7 @@ export class PackStore {
       // the directory entry exists from the open on: its fsync runs beside the data's write + fsync
       const entry = fsyncDir(dirname(target));
       entry.catch(() => undefined);
-      try {
-        for (let at = 0; at < data.byteLength; ) {
-          const { bytesWritten } = await handle.write(data, at, data.byteLength - at, at);
-          at += bytesWritten;
-        }
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await writeAllAndSync(handle, data);
       await entry;
     })();
     written.catch(() => undefined); // surfaced by commit(); discard() ignores it
@@ -314,6 +298,19 @@ export interface StagedFile {
   commit(): Promise<void>;
   /** waits for the write to end, then deletes the temp file (for {@link PackStore.place}: the file) */
   discard(): Promise<void>;
+}
+
+/** Writes every byte of `data` from offset 0, fsyncs, and closes the handle (also on failure). */
+async function writeAllAndSync(handle: fs.FileHandle, data: Uint8Array): Promise<void> {
+  try {
+    for (let at = 0; at < data.byteLength; ) {
+      const { bytesWritten } = await handle.write(data, at, data.byteLength - at, at);
+      at += bytesWritten;
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 async function fsyncDir(dir: string): Promise<void> {
