@@ -518,14 +518,7 @@ class ConsumerWorker {
       if (n === 0 || n >= target || this.stopping || this.blocked || !this.current || this.queue[0].m.info.deliveryCount > 1 || this.queue[n - 1].m.info.deliveryCount > 1) return;
       const left = deadline - Date.now();
       if (left <= 0) return;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, left);
-        function done(): void {
-          clearTimeout(t);
-          resolve();
-        }
-        this.wakeProcessor = done;
-      });
+      await wakeableDelay(left, (wake) => (this.wakeProcessor = wake));
       this.wakeProcessor = undefined;
     }
   }
@@ -560,14 +553,7 @@ class ConsumerWorker {
 
   /** setTimeout that stop() cuts short */
   private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wakeSleep = done;
-    });
+    return wakeableDelay(ms, (wake) => (this.wakeSleep = wake));
   }
 
   /**
@@ -979,4 +965,16 @@ function normalizeHandlerError(e: unknown): unknown {
     );
   }
   return e;
+}
+
+/** Resolves after `ms`, or as soon as the function handed to `register` is called. */
+function wakeableDelay(ms: number, register: (wake: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(wake, ms);
+    function wake(): void {
+      clearTimeout(t);
+      resolve();
+    }
+    register(wake);
+  });
 }
