@@ -8,7 +8,6 @@ import { Messaging } from '@koa/platform/messaging';
 import { freePort } from '@koa/platform/testing';
 import { REPO_ROOT } from './stack';
 
-jest.setTimeout(60_000);
 
 it('the deploy config starts a JetStream server that accepts the kOA topology and 8 MB-class payloads', async () => {
   const [port, monitor] = [await freePort(), await freePort()];

@@ -9,7 +9,6 @@ import { PIPELINE_CONFIG_SCHEMA } from '@koa/pipeline/feature';
 import { RELEASE_CONFIG_SCHEMA } from '@koa/release/feature';
 import { REPO_ROOT } from './stack';
 
-jest.setTimeout(30_000);
 
 const schemas: Record<string, z.ZodObject> = {
   'ingest-gateway': INGEST_CONFIG_SCHEMA,
