@@ -51,6 +51,27 @@ export function discardRest(req: IncomingMessage): void {
   req.resume();
 }
 
+/** How long a refused upload's connection keeps draining the body after the answer was sent. */
+export const REFUSAL_LINGER_MS = 2_000;
+
+/**
+ * After a refusal in the middle of a request body: the rest of the body is drained and dropped,
+ * and the connection is closed only once the body has ended or `lingerMs` after the answer went
+ * out — not at once. Closing while the client is still sending makes the client's next write
+ * fail (EPIPE) and the reset can discard the answer it has not read yet ("lingering close", as
+ * HTTP servers do); the bound keeps a client that never stops from holding the connection.
+ */
+export function lingerThenClose(req: IncomingMessage, res: { once(event: 'finish', listener: () => void): unknown }, lingerMs = REFUSAL_LINGER_MS): void {
+  discardRest(req);
+  res.once('finish', () => {
+    if (req.readableEnded) return;
+    const timer = setTimeout(() => req.socket.destroy(), lingerMs);
+    timer.unref();
+    req.once('end', () => clearTimeout(timer));
+    req.once('close', () => clearTimeout(timer));
+  });
+}
+
 /** Reads a small JSON body (at most `maxBytes`), refusing REQUEST_INVALID if too large or not JSON. */
 export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   let size = 0;

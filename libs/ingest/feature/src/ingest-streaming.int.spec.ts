@@ -97,7 +97,9 @@ describe('ingest-gateway streamed uploads (spool file, bounded memory; real NATS
    * written and may wait (e.g. for the spool file to appear) or return 'abort' / 'stop'.
    */
   function uploadByHand(g: Gateway, seed: number, chunks: number, afterChunk: (i: number) => Promise<'go' | 'abort' | 'stop'>) {
-    const req: ClientRequest = request({ host: g.url.hostname, port: g.url.port, method: 'POST', path: `/v1/tenants/${tenant}/sources/docs/snapshots`, headers: { 'content-type': 'application/octet-stream', 'x-koa-actor': 'user:alice' } });
+    // agent: false — a connection of its own: a pooled keep-alive socket that the gateway is just
+    // closing (its keep-alive timeout) would fail the first write with EPIPE, not test the gateway
+    const req: ClientRequest = request({ agent: false, host: g.url.hostname, port: g.url.port, method: 'POST', path: `/v1/tenants/${tenant}/sources/docs/snapshots`, headers: { 'content-type': 'application/octet-stream', 'x-koa-actor': 'user:alice' } });
     const response = new Promise<{ status: number; body: Record<string, unknown> } | 'aborted'>((resolve, reject) => {
       let answered = false;
       req.on('response', (res: IncomingMessage) => {

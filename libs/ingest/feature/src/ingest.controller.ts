@@ -4,7 +4,7 @@ import { Actor, KoaRefusal, assertToken } from '@koa/contracts';
 import { ADAPTERS, normalizeMediaType, provenanceInput } from '@koa/ingest/domain';
 import type { SnapshotRecord } from '@koa/ingest/data-access';
 import { SERVICE_CONFIG } from '@koa/platform/service';
-import { discardRest, readJsonBody } from './body';
+import { lingerThenClose, readJsonBody } from './body';
 import type { IngestConfig } from './config';
 import { SnapshotService, type SealResult } from './snapshot.service';
 import { UploadSpool, type ReceivedContent } from './spool';
@@ -15,6 +15,7 @@ export const MAX_JSON_BODY_BYTES = 1024 * 1024;
 interface StatusResponse {
   status(code: number): unknown;
   setHeader(name: string, value: string): unknown;
+  once(event: 'finish', listener: () => void): unknown;
 }
 
 const header = (req: IncomingMessage, name: string): string | undefined => {
@@ -99,9 +100,9 @@ export class IngestController {
       return { digest: result.digest, size: result.size, mediaType: result.mediaType, duplicate: result.duplicate };
     } catch (e) {
       if (!bodyTouched || !req.readableEnded) {
-        // refused before or while reading: drop the rest of the body, close the connection after the answer
-        res.setHeader('Connection', 'close');
-        discardRest(req);
+        // refused before or while reading: drop the rest of the body; the connection closes when
+        // the body ends or shortly after the answer (lingering close, so the client reads the answer)
+        lingerThenClose(req, res);
       }
       throw e;
     } finally {
