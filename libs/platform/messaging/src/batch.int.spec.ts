@@ -50,7 +50,11 @@ describe('JetStreamTransport batches (real nats-server, real Postgres inbox)', (
     await env?.dispose();
   });
 
-  /** Publishes `n` events first (so that they arrive as one batch), then starts the consumer. */
+  /**
+   * Publishes `n` events first, then starts the consumer. By default the consumer pulls `n` at a
+   * time and lingers (`batchWaitMs`) until all `n` have arrived, so they form one batch however the
+   * server's deliveries are split across network reads on a loaded machine.
+   */
   async function run(n: number, behaviour: (e: AnyKoaEvent, ctx: KoaEventContext, call: Call) => Promise<void>, spec: Partial<ConsumerSpec> = {}) {
     const tenant = uniqueName('t');
     const durable = uniqueName('batch');
@@ -68,7 +72,7 @@ describe('JetStreamTransport batches (real nats-server, real Postgres inbox)', (
     @Module({ controllers: [Handlers], providers: [{ provide: BEHAVIOUR, useValue: holder }] })
     class TestModule {}
     const app = await NestFactory.createMicroservice(TestModule, {
-      strategy: new JetStreamTransport({ messaging, serviceName: 'batch-test', inbox, consumers: [{ durable, filterSubject: `koa.evt.${tenant}.>`, backoffMs: [20], ...spec }] }),
+      strategy: new JetStreamTransport({ messaging, serviceName: 'batch-test', inbox, consumers: [{ durable, filterSubject: `koa.evt.${tenant}.>`, backoffMs: [20], batch: n, batchWaitMs: 10_000, ...spec }] }),
       logger: ['error'],
     });
     app.useGlobalFilters(new KoaEventExceptionFilter());
@@ -139,7 +143,7 @@ describe('JetStreamTransport batches (real nats-server, real Postgres inbox)', (
   });
 
   it('keeps stream order within a consumer across many batches (300 events, batch 32), each applied once', async () => {
-    const { events, calls, drained, applied } = await run(300, async () => undefined, { batch: 32 });
+    const { events, calls, drained, applied } = await run(300, async () => undefined, { batch: 32, batchWaitMs: 0 });
     await eventually(() => calls.length >= 300, { what: '300 handled', timeoutMs: 30_000 });
     await drained();
     expect(calls).toHaveLength(300);
