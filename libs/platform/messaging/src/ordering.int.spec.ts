@@ -160,7 +160,8 @@ describe('JetStreamTransport ordering and concurrency (real nats-server, real Po
         async (e) => {
           if (e.id.endsWith('-2')) throw new KoaRefusal('HANDLER_REJECTED', `refusing ${e.id}`);
         },
-        { ordering: 'strict' },
+        // pull 6 and linger until all 6 have arrived: one batch however a loaded machine splits the deliveries
+        { ordering: 'strict', batch: 6, batchWaitMs: 10_000 },
       );
       await eventually(() => calls.length === 6, { what: 'every message handled once' });
       await drained();
@@ -222,7 +223,7 @@ describe('JetStreamTransport ordering and concurrency (real nats-server, real Po
 
   describe('batchWaitMs', () => {
     it('messages that trickle in share one batch (one transaction) when the consumer waits for them; without waiting they do not', async () => {
-      const waiting = await run(5, async () => undefined, { batchWaitMs: 1_500 }, { publishLater: true });
+      const waiting = await run(5, async () => undefined, { batch: 5, batchWaitMs: 10_000 }, { publishLater: true });
       await trickle(waiting.events, 30);
       await eventually(async () => (await waiting.applied()).length === 5, { what: 'five applied' });
       await waiting.drained();
@@ -230,7 +231,7 @@ describe('JetStreamTransport ordering and concurrency (real nats-server, real Po
       expect(new Set(waiting.calls.map((c) => c.tx)).size).toBe(1);
 
       const eager = await run(5, async () => undefined, {}, { publishLater: true });
-      await trickle(eager.events, 30);
+      await trickle(eager.events, 100);
       await eventually(async () => (await eager.applied()).length === 5, { what: 'five applied' });
       expect(new Set(eager.calls.map((c) => c.tx)).size).toBeGreaterThan(1);
       expect(() => new JetStreamTransport({ messaging, serviceName: 'x', consumers: [{ durable: 'x', filterSubject: 'koa.evt.>', batchWaitMs: -1 }] })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
