@@ -1,9 +1,13 @@
 /**
  * Polls `probe` until it returns without throwing (and, if it returns a boolean, returns true),
  * or the deadline passes; then rethrows the last failure. Never a fixed sleep.
+ *
+ * The default bound (30 s) is generous on purpose: what tests wait for involves NATS, Postgres or
+ * other processes, and on a loaded 2-core CI machine those take many times longer than on an idle
+ * one. A passing probe returns at once, so the bound only delays a real failure's report.
  */
 export async function eventually<T>(probe: () => T | Promise<T>, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? 15_000;
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const intervalMs = options.intervalMs ?? 50;
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

@@ -18,6 +18,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** How long a starting nats-server may take to log "Server is ready". */
+const READY_TIMEOUT_MS = 30_000;
+
 export interface NatsServerOptions {
   /** extra nats-server config (NATS conf syntax) appended to the generated file: users, permissions, limits */
   readonly config?: string;
@@ -58,22 +61,35 @@ export class PrivateNatsServer {
   }
 
   static async start(options: NatsServerOptions = {}): Promise<PrivateNatsServer> {
-    const port = options.port ?? (await freePort());
     const ownsStore = !options.storeDir;
     const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), 'koa-nats-'));
     const configFile = join(storeDir, 'server.conf');
-    writeFileSync(
-      configFile,
-      [
-        `listen: 127.0.0.1:${port}`,
-        `jetstream { store_dir: ${JSON.stringify(storeDir)}, max_memory_store: 268435456, max_file_store: 4294967296 }`,
-        'max_payload: 8388608',
-        options.config ?? '',
-      ].join('\n'),
-    );
-    const server = new PrivateNatsServer(port, storeDir, configFile, options.binary ?? 'nats-server', ownsStore);
-    await server.launch();
-    return server;
+    // A free port is only free until someone binds it: another suite's server or service may take it
+    // between freePort() and nats-server's bind. Then the server exits "address already in use" and we
+    // start it again on another free port (setup, not a retried test; never with a fixed port).
+    for (let attempt = 1; ; attempt++) {
+      const port = options.port ?? (await freePort());
+      writeFileSync(
+        configFile,
+        [
+          `listen: 127.0.0.1:${port}`,
+          `jetstream { store_dir: ${JSON.stringify(storeDir)}, max_memory_store: 268435456, max_file_store: 4294967296 }`,
+          'max_payload: 8388608',
+          options.config ?? '',
+        ].join('\n'),
+      );
+      const server = new PrivateNatsServer(port, storeDir, configFile, options.binary ?? 'nats-server', ownsStore);
+      try {
+        await server.launch();
+        return server;
+      } catch (e) {
+        const collided = options.port === undefined && /address already in use/i.test(server.output);
+        if (!collided || attempt >= 5) {
+          if (ownsStore) rmSync(storeDir, { recursive: true, force: true });
+          throw e;
+        }
+      }
+    }
   }
 
   private async launch(): Promise<void> {
@@ -83,22 +99,31 @@ export class PrivateNatsServer {
     child.stderr?.on('data', (b: Buffer) => {
       if (this.log.length < 200_000) this.log += b.toString();
     });
-    await new Promise<void>((resolve, reject) => {
-      const deadline = setTimeout(() => reject(new Error(`nats-server did not become ready in 15s:\n${this.log}`)), 15_000);
-      const poll = setInterval(() => {
-        if (/Server is ready/.test(this.log)) {
+    try {
+      // generous: a loaded 2-core machine, and a restart after SIGKILL recovers the store first
+      await new Promise<void>((resolve, reject) => {
+        const deadline = setTimeout(() => reject(new Error(`nats-server did not become ready in ${READY_TIMEOUT_MS / 1000}s:\n${this.log}`)), READY_TIMEOUT_MS);
+        const poll = setInterval(() => {
+          if (/Server is ready/.test(this.log)) {
+            clearTimeout(deadline);
+            clearInterval(poll);
+            resolve();
+          }
+        }, 20);
+        child.once('exit', (code) => {
           clearTimeout(deadline);
           clearInterval(poll);
-          resolve();
-        }
-      }, 20);
-      child.once('exit', (code) => {
-        clearTimeout(deadline);
-        clearInterval(poll);
-        reject(new Error(`nats-server exited with ${code}:\n${this.log}`));
+          reject(new Error(`nats-server exited with ${code}:\n${this.log}`));
+        });
       });
-    });
-    child.removeAllListeners('exit');
+    } catch (e) {
+      // never leave a server that did not become ready running behind the failed suite
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      this.child = undefined;
+      throw e;
+    } finally {
+      child.removeAllListeners('exit');
+    }
   }
 
   /** Stops the process; `signal` SIGKILL simulates a crash. */
