@@ -140,9 +140,10 @@ describe('JetStreamTransport (real nats-server)', () => {
     expect(record.headers['Koa-Delivery-Count']).toBe('3');
     expect(record.headers['Koa-Refusal-Message']).toMatch(/boom/);
     expect(calls).toBe(3);
-    const info = await consumerInfo(durable);
-    expect(info.config.max_deliver).toBe(4); // server-side backstop
-    expect(info.num_ack_pending).toBe(0);
+    expect((await consumerInfo(durable)).config.max_deliver).toBe(4); // server-side backstop
+    // the record is published before the message is term()ed, and the server applies acks
+    // asynchronously: the record can be visible a moment before the term is
+    await eventually(async () => (await consumerInfo(durable)).num_ack_pending === 0, { what: 'terminated' });
   });
 
   it("without KoaEventExceptionFilter a permanent refusal is masked by Nest, so it fails safe (retried, then MAX_DELIVER_EXCEEDED)", async () => {
@@ -237,12 +238,14 @@ describe('JetStreamTransport (real nats-server)', () => {
       const behaviour: Behaviour = async (_e, ctx) => {
         deliveries.push(ctx.deliveryCount);
         if (ctx.deliveryCount > 1) return;
-        for (let i = 0; i < 8; i++) {
-          await new Promise((r) => setTimeout(r, 250)); // 2 s of work, ack_wait is 1 s
+        // 3 s of work, twice the 1.5 s ack_wait, reporting progress every 100 ms: a stalled timer or
+        // a slow round trip on a loaded machine has well over a second before the deadline lapses
+        for (let i = 0; i < 30; i++) {
+          await new Promise((r) => setTimeout(r, 100));
           if (keepAlive) ctx.working();
         }
       };
-      const spec = { durable, filterSubject: `koa.evt.${tenant}.>`, ackWaitMs: 1000 };
+      const spec = { durable, filterSubject: `koa.evt.${tenant}.>`, ackWaitMs: 1500 };
       await startApp(behaviour, spec);
       await startApp(behaviour, spec);
       return deliveries;
@@ -251,8 +254,11 @@ describe('JetStreamTransport (real nats-server)', () => {
     const kept = await run(keptDurable, true);
     const lapsed = await run(uniqueName('lapsed'), false);
     await messaging.append([caseClosed(tenant, 'c1', 1)]);
-    await eventually(() => lapsed.length === 2, { what: 'redelivery without working()', timeoutMs: 20_000 });
-    expect(lapsed).toEqual([1, 2]);
+    await eventually(() => lapsed.length >= 2, { what: 'redelivery without working()' });
+    // the first delivery, then a redelivery: normally delivery 2 on the idle replica; if the busy
+    // replica's own pull took delivery 2, it lapsed there too and delivery 3 may be handled first
+    expect(lapsed[0]).toBe(1);
+    expect(lapsed.slice(1).every((d) => d > 1)).toBe(true);
     // once acked nothing can be redelivered; the consumer sequence counts every delivery made
     const info = await eventually(async () => {
       const i = await consumerInfo(keptDurable);
