@@ -110,6 +110,9 @@ describe('JetStreamTransport pull-ahead and overlapping batches (real nats-serve
     const { tenant, durable, seen, app } = await start({ batch: 8 });
     const events = Array.from({ length: 160 }, (_, i) => caseClosed(tenant, `c${i % 5}`, i));
     for (const e of events) await messaging.append([e]);
+    // each handler takes a few ms, so a batch runs for tens of ms: the window in which the next batch
+    // (pulled ahead meanwhile) begins is not left to how fast a loaded machine runs two queries
+    seen.delay = () => 5;
     await app.listen();
     apps.push(app);
     await eventually(() => seen.calls.length >= events.length, { what: '160 handled', timeoutMs: 30_000 });
@@ -140,11 +143,14 @@ describe('JetStreamTransport pull-ahead and overlapping batches (real nats-serve
     // every key the transport hands to the inbox: a redelivery would show up twice (answered as a duplicate, no handler call)
     const counting = new CountingInbox(ds, 'overlap');
     await counting.ensureSchema();
-    const { tenant, durable, seen, app } = await start({ batch: 4, ackWaitMs: 400 }, counting);
+    const { tenant, durable, seen, app } = await start({ batch: 4, ackWaitMs: 1500 }, counting);
     const events = Array.from({ length: 16 }, (_, i) => caseClosed(tenant, `c${i % 5}`, i));
     for (const e of events) await messaging.append([e]);
     const slow = new Set(events.slice(0, 4).map((e) => e.id));
-    seen.delay = (id) => (slow.has(id) ? 200 : 0); // the first batch takes ~800 ms, twice the ack wait, progressing
+    // the first batch takes ~2.4 s, longer than the ack wait, progressing every ~600 ms (each step
+    // > ackWait/3, so each one extends the deadlines): a deadline lapses only if a keep-alive is
+    // ~900 ms late (with 200 ms steps under a 400 ms ack wait, 200 ms of load did it)
+    seen.delay = (id) => (slow.has(id) ? 600 : 0);
     await app.listen();
     apps.push(app);
     await eventually(() => seen.calls.length >= events.length, { what: '16 handled', timeoutMs: 30_000 });
