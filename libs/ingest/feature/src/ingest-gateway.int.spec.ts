@@ -316,7 +316,7 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
           const info = await client.jsm.consumers.info(STREAMS.ingest.name, INGEST_INBOUND_DURABLE);
           expect(info.num_pending + info.num_ack_pending).toBe(0);
         },
-        { what: 'every burst message acked' },
+        { what: 'every burst message acked', timeoutMs: 60_000 },
       );
       for (const content of distinct) {
         expect(await events('snapshot', digestHex(sha256Digest(content)))).toHaveLength(1);
@@ -442,6 +442,9 @@ describe('ingest-gateway (real NATS + Postgres, through the Nest app)', () => {
       for (const c of cases) seqs.push((await publish(c.body, c.id)).seq);
       await publish({ encoding: 'utf8', content: 'after the bad ones', mediaType: 'text/plain', sourceRef: 'ok' }, 'm-after');
       await eventually(() => capturedBy('after the bad ones'), { what: 'valid message after the malformed ones captured' });
+      // the inbound consumer runs captures concurrently: the valid one may finish before an earlier
+      // rejection (the missing objectRef's lookup, say) is recorded; each is recorded before its ack
+      await allAcked();
       for (const [i, c] of cases.entries()) {
         const [rejected, ...more] = await events('ingest', inboundAttemptId(seqs[i], c.id));
         expect(more).toEqual([]);
