@@ -15,18 +15,25 @@ import { caseClosed } from './__fixtures__/events';
 
 const ROOT = join(__dirname, '../../../..');
 
-function startWorker(env: Record<string, string>): Promise<ChildProcess> {
+/** Starts the crash worker; `children` gets it at once, so that afterAll kills it whatever happens next. */
+function startWorker(env: Record<string, string>, children: ChildProcess[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['-r', '@swc-node/register', join(__dirname, '__fixtures__/crash-worker.ts')], {
     cwd: ROOT,
     env: { ...process.env, ...env, SWC_NODE_PROJECT: join(ROOT, 'tsconfig.base.json') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.push(child);
   let err = '';
+  let out = '';
   child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`worker not ready in 60s: ${err}`)), 60_000);
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`worker not ready in 60s: ${err}`));
+    }, 60_000);
     child.stdout?.on('data', (b: Buffer) => {
-      if (b.toString().includes('READY')) {
+      out += b.toString(); // READY may arrive split across reads
+      if (out.includes('READY')) {
         clearTimeout(t);
         resolve(child);
       }
@@ -89,8 +96,7 @@ describe('resilience (real nats-server, real Postgres, real processes)', () => {
     const durable = uniqueName('crash');
     await pg.query(`CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.processed (event_id text NOT NULL)`); // no unique key: duplicates would show
     const env = { NATS_URL: server.url, DATABASE_URL: db.url, CRASH_SCHEMA: schema, CRASH_DURABLE: durable, CRASH_FILTER: `koa.evt.${tenant}.>`, CRASH_BATCH: batch };
-    const first = await startWorker(env);
-    children.push(first);
+    const first = await startWorker(env, children);
     const publishing = (async () => {
       for (let i = 0; i < N; i++) await messaging.append([caseClosed(tenant, `c${i % 7}`, i)]);
     })();
@@ -100,8 +106,7 @@ describe('resilience (real nats-server, real Postgres, real processes)', () => {
     const atKill = await count();
     expect(atKill).toBeLessThan(N);
     await publishing;
-    const second = await startWorker(env);
-    children.push(second);
+    const second = await startWorker(env, children);
     await eventually(async () => (await count()) >= N, { what: 'all processed after restart', timeoutMs: 90_000, intervalMs: 200 });
     await eventually(async () => {
       const i = await messaging.jsm.consumers.info(STREAMS.events.name, durable);

@@ -33,7 +33,7 @@ describe('startTelemetry', () => {
       span.end();
       await shutdownTelemetry();
       // the console exporter writes just after shutdown resolves
-      await eventually(() => exported.join('\n').includes('exported-op'), { timeoutMs: 5000, what: 'span exported' });
+      await eventually(() => exported.join('\n').includes('exported-op'), { what: 'span exported' });
       expect(exported.join('\n')).toContain('"service.name":"renamed"');
     } finally {
       spy.mockRestore();

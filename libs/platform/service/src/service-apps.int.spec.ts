@@ -110,7 +110,7 @@ describe('the five service processes', () => {
           if (x.status !== 503) throw new Error(`${app} still ${x.status}`);
           return x;
         },
-        { timeoutMs: 15_000, intervalMs: 200, what: `${app} unready` },
+        { timeoutMs: 30_000, intervalMs: 200, what: `${app} unready` },
       );
       expect(r.body).toEqual({ status: 'unavailable', checks: { nats: 'down', database: 'up' }, down: ['nats'] });
       expect((await getJson(`${base}/health/live`)).status).toBe(200);
@@ -118,7 +118,7 @@ describe('the five service processes', () => {
 
     await nats.restart();
     for (const { app, base } of running) {
-      await eventually(async () => (await getJson(`${base}/health/ready`)).status === 200, { timeoutMs: 20_000, intervalMs: 200, what: `${app} ready again` });
+      await eventually(async () => (await getJson(`${base}/health/ready`)).status === 200, { timeoutMs: 30_000, intervalMs: 200, what: `${app} ready again` });
     }
 
     for (const { proc } of running) proc.child.kill('SIGTERM');
