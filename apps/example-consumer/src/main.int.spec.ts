@@ -35,9 +35,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (child && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((r) => child?.once('exit', r));
+  // a child that already ended (exit code or signal) emits no second 'exit': only wait for a live one
+  const live = child;
+  if (live && live.exitCode === null && live.signalCode === null) {
+    const exited = new Promise((r) => live.once('exit', r));
+    live.kill('SIGKILL'); // a failed test: the run is over, no graceful stop to wait for
+    await exited;
   }
   await messaging?.close().catch(() => undefined);
   await nats?.dispose();
@@ -101,8 +104,9 @@ it('activates a published release, serves /status, /entities/:id and /search, an
   expect(await get('/entities/pump-p100')).toMatchObject({ status: 200 });
   expect((await get('/status')).body).toMatchObject({ state: 'active', version: 1 });
 
+  const exited = new Promise((r) => child?.once('exit', r));
   child.kill('SIGTERM');
-  const code = await new Promise((r) => child?.once('exit', r));
+  const code = await exited;
   expect(code).toBe(0);
   // every line the process wrote is a JSON log line (including the messaging lib's reconnect warnings)
   const lines = output.split('\n').filter((l) => l.trim());

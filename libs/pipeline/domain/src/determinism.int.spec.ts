@@ -26,7 +26,8 @@ describe('determinism across processes', () => {
     run(process.execPath, ['-r', '@swc-node/register', SCRIPT, 'good', String(seed), out], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', ...env },
-      timeout: 60_000,
+      // two compiling children at once on a loaded 2-core machine: generous, below the 120 s test timeout
+      timeout: 100_000,
     }).then(({ stdout }) => JSON.parse(stdout.trim()) as { order: string[]; digest: string; manifestDigest: string; provenanceDigest: string; tz: string; lang: string });
 
   it('two children, shuffled inputs, different TZ/LANG ⇒ identical pack bytes and digests', async () => {
