@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import {
   KoaRefusal,
@@ -24,6 +25,7 @@ import {
   type JetStreamManager,
   type JetStreamPublishOptions,
   type JsMsg,
+  type MsgRequest,
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
@@ -97,6 +99,30 @@ export interface WatchOptions {
 
 /** default `WatchOptions.pageSize` */
 export const WATCH_PAGE_SIZE = 256;
+
+/**
+ * Events `readAggregate` fetches one by one (`next_by_subj` gets, one round trip each) before it
+ * reads the rest of a longer aggregate with an ordered consumer (create, pull, delete: several
+ * round trips and a consumer on the server, whatever the length).
+ */
+export const READ_WALK_MAX = 8;
+
+/** what `readAggregate` needs of a stored message */
+interface StoredEvent {
+  readonly seq: number;
+  readonly subject: string;
+  readonly data: Uint8Array;
+}
+
+/** `parseEvent` of a stored event; a refusal names the subject and the sequence (`details.seq`). */
+function parseStored(aggregateSubject: string, data: Uint8Array, subject: string, seq: number): AnyKoaEvent {
+  try {
+    return parseEvent(data, subject);
+  } catch (e) {
+    if (e instanceof KoaRefusal) throw new KoaRefusal(e.code, `${aggregateSubject} seq ${seq}: ${e.message}`, { ...e.details, seq }, { cause: e });
+    throw e;
+  }
+}
 
 
 /**
@@ -334,29 +360,53 @@ export class Messaging {
     const subject = subjectsOf.event(tenant, aggregate, id);
     const stream = STREAMS.events.name;
     try {
-      const last = await this.jsm.streams.getMessage(stream, { last_by_subj: subject });
+      // the subject's last sequence and its first event, at once (one round trip for 0 or 1 event)
+      const [last, first] = await Promise.all([
+        this.jsm.streams.getMessage(stream, { last_by_subj: subject }),
+        this.nextOnSubject(stream, subject, 1),
+      ]);
       if (!last) return { events: [], lastSequence: 0 };
       const lastSequence = last.seq;
       const events: AnyKoaEvent[] = [];
-      const consumer = await this.js.consumers.get(stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.All });
-      const iter = await consumer.consume({ max_messages: 256 });
-      try {
-        for await (const m of iter) {
-          try {
-            events.push(parseEvent(m.data, m.subject));
-          } catch (e) {
-            if (e instanceof KoaRefusal) throw new KoaRefusal(e.code, `${subject} seq ${m.seq}: ${e.message}`, { ...e.details, seq: m.seq }, { cause: e });
-            throw e;
-          }
-          if (m.seq >= lastSequence) break;
-        }
-      } finally {
-        await iter.close().catch(() => undefined);
-        await consumer.delete().catch(() => undefined);
+      let m: StoredEvent | null = first;
+      for (let read = 1; m; read++) {
+        events.push(parseStored(subject, m.data, m.subject, m.seq));
+        if (m.seq >= lastSequence) return { events, lastSequence };
+        if (read >= READ_WALK_MAX) break;
+        m = await this.nextOnSubject(stream, subject, m.seq + 1);
       }
+      // a longer aggregate: the rest with one ordered consumer from the next sequence
+      await this.readWithConsumer(stream, subject, (m?.seq ?? 0) + 1, lastSequence, events);
       return { events, lastSequence };
     } catch (e) {
       throw translateBrokerError(e, `readAggregate ${subject}`);
+    }
+  }
+
+  /**
+   * The first message on `subject` at or after stream sequence `seq`, or null: a `STREAM.MSG.GET`
+   * with `next_by_subj` (nats-server 2.9+; answered by the stream leader, like `last_by_subj`,
+   * never by a possibly lagging replica as a direct get may be).
+   */
+  private nextOnSubject(stream: string, subject: string, seq: number): Promise<StoredEvent | null> {
+    // nats.js types STREAM.MSG.GET as seq | last_by_subj; the server also takes next_by_subj with seq
+    return this.jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as MsgRequest);
+  }
+
+  /** Appends to `events` every event on `subject` from stream sequence `from` up to `lastSequence` (ordered consumer). */
+  private async readWithConsumer(stream: string, subject: string, from: number, lastSequence: number, events: AnyKoaEvent[]): Promise<void> {
+    const consumer = await this.js.consumers.get(stream, { filter_subjects: subject, opt_start_seq: from });
+    const iter = await consumer.consume({ max_messages: 256 });
+    try {
+      for await (const m of iter) {
+        events.push(parseStored(subject, m.data, m.subject, m.seq));
+        if (m.seq >= lastSequence) break;
+      }
+    } finally {
+      await iter.close().catch(() => undefined);
+      // not waited for: nothing here depends on it (an ephemeral consumer the server would also drop
+      // after its inactive threshold)
+      consumer.delete().catch(() => undefined);
     }
   }
 
@@ -465,7 +515,7 @@ export class Messaging {
     } catch (e) {
       throw translateBrokerError(e, `open object store ${bucket}`);
     }
-    return new JetStreamBlobStore(os, bucket);
+    return new JetStreamBlobStore(os, bucket, this.jsm);
   }
 
   /** Readiness: true if the server answers a round trip within `timeoutMs` (default 2000). */
@@ -512,7 +562,32 @@ class JetStreamBlobStore implements BlobStore {
   constructor(
     private readonly os: ObjectStore,
     private readonly bucket: string,
+    private readonly jsm: JetStreamManager,
   ) {}
+
+  /**
+   * The bytes of `name` when it is stored in ONE chunk (objects up to the chunk size, 128 KiB by
+   * default — snapshots, small packs): its info, then that chunk with one get. Two round trips and
+   * no consumer, where nats.js' `get` creates an ordered push consumer per read (and leaves it to
+   * the server's inactivity threshold). The bytes are checked against the info's SHA-256 exactly
+   * as nats.js checks them: bytes that do not match are answered as nats.js' error (an `Error`,
+   * which `get` throws and `getStream`'s stream errors with). `null`: no such object. `undefined`:
+   * not a one-chunk object, or it was replaced since its info was read — read it through nats.js.
+   */
+  private async oneChunk(name: string): Promise<Uint8Array | Error | null | undefined> {
+    const info = await this.os.info(name);
+    if (!info || info.deleted) return null;
+    if (info.chunks !== 1 || info.size === 0 || info.options?.link || !info.digest.startsWith('SHA-256=')) return undefined;
+    // a chunk subject is written once (a new nuid per put), so a direct get answers it whole or not at all
+    const chunk = await this.jsm.direct.getMessage(`OBJ_${this.bucket}`, { last_by_subj: `$O.${this.bucket}.C.${info.nuid}` });
+    const bytes = chunk?.data;
+    if (!bytes || bytes.byteLength !== info.size) return undefined;
+    const computed = createHash('sha256').update(bytes).digest();
+    if (computed.toString('hex') !== sha256HexOf(info.digest)) {
+      return new Error(`received a corrupt object, digests do not match\n  expected: ${info.digest}\n  computed: SHA-256 ${computed.toString('hex')}`);
+    }
+    return bytes;
+  }
 
   async put(name: string, data: Uint8Array | ReadableStream<Uint8Array>, meta: { description?: string } = {}): Promise<{ name: string; size: number; sha256: string }> {
     try {
@@ -528,6 +603,9 @@ class JetStreamBlobStore implements BlobStore {
 
   async get(name: string): Promise<Uint8Array | undefined> {
     try {
+      const one = await this.oneChunk(name);
+      if (one instanceof Error) throw one;
+      if (one !== undefined) return one ?? undefined;
       return (await this.os.getBlob(name)) ?? undefined;
     } catch (e) {
       throw translateBrokerError(e, `blob get ${this.bucket}/${name}`);
@@ -536,6 +614,17 @@ class JetStreamBlobStore implements BlobStore {
 
   async getStream(name: string): Promise<ReadableStream<Uint8Array> | undefined> {
     try {
+      const one = await this.oneChunk(name);
+      if (one === null) return undefined;
+      if (one !== undefined) {
+        return new ReadableStream<Uint8Array>({
+          start(c) {
+            if (one instanceof Error) return c.error(one);
+            c.enqueue(one);
+            c.close();
+          },
+        });
+      }
       const r = await this.os.get(name);
       return r ? r.data : undefined;
     } catch (e) {
