@@ -13,10 +13,9 @@ import { CHANNEL, ENV, MiB, TENANT, makePack, releaseFixture, type ReleaseFixtur
  * same work: sha256 of the pack, one node:crypto Ed25519 verify of the notice, write + fsync + rename + dir fsync.
  * The pack is handed over in memory on both sides (downloads are not measured here).
  *
- * Activation checks entity lines structurally, and the entities part's digest against the
- * manifest and each line in full on first use, and derives the search index on the first search
- * (docs/runtime-consumer.md): that deferred work is not in the ratio, so after each round the
- * suite times every client's FIRST lookup (the part digest, one line) and FIRST search
+ * Activation checks entity lines structurally and each line in full on first use, and derives
+ * the search index on the first search (docs/runtime-consumer.md): that deferred work is not in
+ * the ratio, so after each round the suite times every client's FIRST lookup and FIRST search
  * and reports their medians as extra figures (`firstLookupMs`, `firstSearchMs`), and checks
  * their answers.
  */
@@ -39,7 +38,7 @@ let dirCounter = 0;
 export const consumerVerify: Suite = {
   name: 'consumer-verify-activate',
   anchorText: 'sha256 of the pack + node:crypto Ed25519 verify of the notice + write, fsync, rename, fsync dir',
-  oursText: 'RuntimeClient.offer: verify notice (pinned root, scope, version, expiry), size + digest, verify pack (ustar, manifest, evidence digest, entity framing + ids; the entities part digest and each line on first use), persist pack + notice + state.json with the activation report (all fsynced; the rename of state.json is the one switch), switch (first lookup/search timed separately)',
+  oursText: 'RuntimeClient.offer: verify notice (pinned root, scope, version, expiry), size + digest, verify pack (ustar, manifest, part digests, entity framing + ids), persist pack + notice + state.json with the activation report (all fsynced; the rename of state.json is the one switch), switch (first lookup/search timed separately)',
   metric: { kind: 'throughput', unit: 'MiB/s' },
   goal: { text: '≥ 0.7×', min: 0.7 },
   variants: variantsOf,
@@ -105,7 +104,7 @@ export const consumerVerify: Suite = {
     });
     const s = seconds(t);
     const active = clients.filter((c) => c.status().state === 'active' && c.status().packDigest === pack!.digest && c.status().entities === pack!.entities.length).length;
-    // the deferred work, timed per client: first lookup (the entities part hashed, one line parsed and checked), first
+    // the deferred work, timed per client: first lookup (one line parsed and checked), first
     // search (every line checked, the index derived); answers checked against the pack's entities
     const mid = pack!.entities[Math.floor(pack!.entities.length / 2)];
     const firstLookupMs: number[] = [];

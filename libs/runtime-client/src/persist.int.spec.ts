@@ -150,47 +150,6 @@ describe('offer: persistence during verification', () => {
   });
 });
 
-describe('offer: the entities part digest is checked on first use', () => {
-  it('a signed pack whose manifest names another entities digest activates, but no entity is answered from it (PACK_FORMAT_INVALID, field digest, on every lookup and search), and a restart re-verifies the same way', async () => {
-    const dataDir = join(tmp, 'consumer-bad-part');
-    const good = encodePack({
-      manifest: { tenant: 'acme', pipelineVersion: '1.0.0', snapshotSetRoot: sha256Digest('root'), inputs: [{ digest: sha256Digest('src'), mediaType: 'application/json' }] },
-      entities: [{ id: 'pump-p100', type: 'equipment', title: 'Pump P100', text: 'seal', attributes: {}, sources: [sha256Digest('src')] }],
-      evidence: { passed: true },
-    });
-    // the builder's manifest disagrees with its own entities part; the archive is otherwise
-    // well-formed and its whole digest is the signed one, so only the part digest can refuse it
-    const [m, entitiesPart, evidencePart] = readUstar(good.bytes, { maxEntries: 3 });
-    const enc = new TextEncoder();
-    const manifest = JSON.parse(new TextDecoder().decode(m.data));
-    manifest.parts.find((p: { path: string }) => p.path === PACK_PARTS.entities.path).digest = sha256Digest('not these bytes');
-    const bytes = writeUstar([{ path: 'manifest.json', data: enc.encode(canonicalJson(manifest)) }, entitiesPart, evidencePart]);
-    const digest = sha256Digest(bytes);
-    const opts = { tenant: 'acme', env: 'dev', channel: 'stable', consumerId: 'edge-d', trustRoot, dataDir, clock, newId: () => `id-${Math.random().toString(36).slice(2)}`, fetchPack: async () => bytes };
-    const refusal = (f: () => unknown): { code?: string; details?: unknown } | undefined => {
-      try {
-        f();
-      } catch (e) {
-        return e as { code?: string; details?: unknown };
-      }
-      return undefined;
-    };
-    const c = new RuntimeClient(opts);
-    await c.start();
-    expect(await c.offer(await notice(1, { digest, size: bytes.length }))).toMatchObject({ outcome: 'activated', version: 1 });
-    expect(c.status()).toMatchObject({ state: 'active', packDigest: digest, entities: 1 });
-    for (const use of [() => c.lookup('pump-p100'), () => c.lookup('unknown'), () => c.search('seal'), () => c.lookup('pump-p100')]) {
-      expect(refusal(use)).toMatchObject({ code: 'PACK_FORMAT_INVALID', details: { part: 'entities.ndjson', field: 'digest' } });
-    }
-    await c.stop();
-    const again = new RuntimeClient(opts);
-    expect(await again.start()).toMatchObject({ state: 'active', version: 1, packDigest: digest });
-    expect(refusal(() => again.lookup('pump-p100'))).toMatchObject({ code: 'PACK_FORMAT_INVALID', details: { part: 'entities.ndjson', field: 'digest' } });
-    expect(refusal(() => again.search('seal'))).toMatchObject({ code: 'PACK_FORMAT_INVALID' });
-    await again.stop();
-  });
-});
-
 describe('offer: the activation report rides in state.json (one atomic switch)', () => {
   it('an offline activation carries its report in state.json (no outbox file); a restart with NATS sends it exactly once and drops it from the state', async () => {
     const dataDir = join(tmp, 'consumer-report');

@@ -332,13 +332,12 @@ export class RuntimeClient {
   }
 
   /**
-   * `digest` was just checked by `verifyPackBytes` against the signed notice: decodePack reports it
-   * instead of hashing again. Entity lines, and the entities part's sha256 against the manifest,
-   * are checked on first use of an entity (`deferEntityChecks`, `deferEntitiesDigest`;
-   * docs/runtime-consumer.md "What activation verifies"); the evidence part is hashed here.
+   * `digest` was just checked by `verifyPackBytes`: decodePack reports it instead of hashing again
+   * (parts are still hashed and compared). Entity lines are checked on first use
+   * (`deferEntityChecks`, docs/runtime-consumer.md "What activation verifies").
    */
   private decode(bytes: Uint8Array, digest: Digest): DecodedPack {
-    const pack = decodePack(bytes, { maxBytes: this.maxPackBytes, digest, deferEntityChecks: true, deferEntitiesDigest: true });
+    const pack = decodePack(bytes, { maxBytes: this.maxPackBytes, digest, deferEntityChecks: true });
     if (pack.manifest.tenant !== this.scope.tenant) {
       throw new KoaRefusal('PACK_FORMAT_INVALID', `pack manifest tenant ${pack.manifest.tenant} is not the consumer's tenant ${this.scope.tenant}`, { field: 'manifest.tenant' });
     }
