@@ -198,14 +198,12 @@ export interface DecodePackOptions {
    * The sha256 of `bytes` when the caller has just established it (e.g. `verifyPackBytes` against
    * a signed release notice): reported as `digest` instead of hashing the whole archive a second
    * time. It is not a check and skips none: every part is still hashed and compared with the
-   * manifest (the entities part on first use with `deferEntitiesDigest`). Omit it unless the value
-   * was computed over these exact bytes.
+   * manifest. Omit it unless the value was computed over these exact bytes.
    */
   digest?: Digest;
   /**
    * Activation mode (the runtime client): decodePack checks everything of §7 that is about the
-   * archive — bound, ustar, manifest, every part's size and sha256 (the entities part's sha256 on
-   * first use instead with {@link DecodePackOptions.deferEntitiesDigest}), evidence — and of
+   * archive — bound, ustar, manifest, every part's size and sha256, evidence — and of
    * `entities.ndjson` its UTF-8, the LF framing, the line count, and, by a strict structural scan
    * of each line (§7 step 8a), each line's id and their strict ascending order. The remaining
    * per-line checks (JSON, schema, canonical form, sorted sources: step 8b) run when a line is
@@ -215,18 +213,6 @@ export interface DecodePackOptions {
    * decode time.
    */
   deferEntityChecks?: boolean;
-  /**
-   * With `deferEntityChecks` only (ignored without it): the sha256 of `entities.ndjson` is compared
-   * with the manifest's part digest when an entity is first used — `lookup` (of any id, found or
-   * not), the first `search`, or `entities` — instead of at decode time. A mismatch throws
-   * PACK_FORMAT_INVALID (the same refusal decodePack gives, `details` `{ part, field: 'digest' }`)
-   * from that call and from every later one: no entity is answered from the part. Everything else
-   * of §7 still runs at decode, the line scan included. Use it only when the caller has just
-   * checked the whole archive against a signed digest (the release notice's) — then the part's
-   * bytes are the released ones, and its digest can only disagree if the builder wrote an
-   * inconsistent pack (docs/pack-format.md §7, "Deferred checks"). Default false.
-   */
-  deferEntitiesDigest?: boolean;
 }
 
 function parseCanonicalJson(bytes: Uint8Array, part: string): unknown {
@@ -253,8 +239,7 @@ function parseCanonicalJson(bytes: Uint8Array, part: string): unknown {
  * (`manifest.json`, then the parts in manifest order); canonical manifest matching its schema;
  * every part's size and sha256 against the manifest; evidence canonical JSON; entities UTF-8,
  * LF-framed, as many as the manifest counts, ids strictly sorted, every line canonical and valid
- * (with `deferEntityChecks`, the per-line checks run on first use of the line, and with
- * `deferEntitiesDigest` also the entities part's sha256 on first use of any entity, see there).
+ * (with `deferEntityChecks`, the per-line checks run on first use of the line, see there).
  *
  * It does NOT check who built the pack or that a release names its digest: that is the release
  * verifier's job (`@koa/release/verify`), which should run first on untrusted bytes.
@@ -287,21 +272,17 @@ export function decodePack(bytes: Uint8Array, o: DecodePackOptions = {}): Decode
     throw invalid(`archive has ${entries.length - 1} parts, the manifest lists ${manifest.parts.length}`, { part: MANIFEST_PATH, field: 'parts' });
   }
   const data: Record<string, Uint8Array> = {};
-  // with deferEntitiesDigest, the entities part is hashed on first use of an entity (LazyEntities)
-  const deferredDigest = o.deferEntityChecks === true && o.deferEntitiesDigest === true ? PACK_PARTS.entities.path : undefined;
   manifest.parts.forEach((p, i) => {
     const entry = entries[i + 1];
     if (entry.path !== p.path) throw invalid(`archive entry #${i + 1} is ${entry.path}, the manifest lists ${p.path}`, { part: p.path, field: 'order' });
     if (entry.data.length !== p.size) throw invalid(`part ${p.path} is ${entry.data.length} bytes, the manifest says ${p.size}`, { part: p.path, field: 'size' });
-    if (p.path !== deferredDigest) checkPartDigest(p, entry.data);
+    const digest = sha256Digest(entry.data);
+    if (digest !== p.digest) throw invalid(`part ${p.path} hashes to ${digest}, the manifest says ${p.digest}`, { part: p.path, field: 'digest' });
     data[p.path] = entry.data;
   });
 
   const evidence = parseCanonicalJson(data[PACK_PARTS.evidence.path], PACK_PARTS.evidence.path);
-  const entitiesPart = manifest.parts.find((p) => p.path === PACK_PARTS.entities.path) as PackPart;
-  const entities = o.deferEntityChecks
-    ? new LazyEntities(data[PACK_PARTS.entities.path], deferredDigest === undefined ? undefined : entitiesPart)
-    : EagerEntities.of(data[PACK_PARTS.entities.path]);
+  const entities = o.deferEntityChecks ? new LazyEntities(data[PACK_PARTS.entities.path]) : EagerEntities.of(data[PACK_PARTS.entities.path]);
   if (entities.count !== manifest.counts.entities) {
     throw invalid(`${PACK_PARTS.entities.path} has ${entities.count} entities, manifest.counts.entities says ${manifest.counts.entities}`, { part: MANIFEST_PATH, field: 'counts.entities' });
   }
@@ -335,12 +316,6 @@ export function decodePack(bytes: Uint8Array, o: DecodePackOptions = {}): Decode
     search: (text: string, limit = SEARCH_LIMIT_DEFAULT) =>
       searchIndex(searchIndexOf(), entities.all(), text, Number.isInteger(limit) && limit > 0 ? Math.min(limit, SEARCH_LIMIT_MAX) : SEARCH_LIMIT_DEFAULT),
   });
-}
-
-/** §7 step 7 for one part: its sha256 is the manifest's. */
-function checkPartDigest(p: PackPart, data: Uint8Array): void {
-  const digest = sha256Digest(data);
-  if (digest !== p.digest) throw invalid(`part ${p.path} hashes to ${digest}, the manifest says ${p.digest}`, { part: p.path, field: 'digest' });
 }
 
 interface EntityTable {
@@ -396,15 +371,8 @@ class LazyEntities implements EntityTable {
   private readonly parsed: Array<PackEntity | undefined>;
   private list: readonly PackEntity[] | undefined;
   private failure: unknown;
-  /** the part whose digest is still to be checked (deferEntitiesDigest); undefined once it passed */
-  private unhashed: PackPart | undefined;
-  private digestFailure: unknown;
 
-  constructor(
-    private readonly bytes: Uint8Array,
-    unhashed?: PackPart,
-  ) {
-    this.unhashed = unhashed;
+  constructor(private readonly bytes: Uint8Array) {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (!isUtf8(buf)) throw invalid(`${ENTITIES} is not valid UTF-8`, { part: ENTITIES });
     if (buf.length > 0 && buf[buf.length - 1] !== 0x0a) throw invalid(`${ENTITIES} does not end with a line feed`, { part: ENTITIES });
@@ -438,13 +406,11 @@ class LazyEntities implements EntityTable {
   }
 
   lookup(id: string): PackEntity | undefined {
-    this.checkDigest();
     const i = this.byId.get(id);
     return i === undefined ? undefined : this.at(i);
   }
 
   all(): readonly PackEntity[] {
-    this.checkDigest();
     if (this.failure !== undefined) throw this.failure;
     if (this.list === undefined) {
       try {
@@ -457,19 +423,6 @@ class LazyEntities implements EntityTable {
       }
     }
     return this.list;
-  }
-
-  /** deferEntitiesDigest: the part's sha256 against the manifest, once; a mismatch refuses every later use */
-  private checkDigest(): void {
-    if (this.unhashed === undefined) return;
-    if (this.digestFailure !== undefined) throw this.digestFailure;
-    try {
-      checkPartDigest(this.unhashed, this.bytes);
-    } catch (e) {
-      this.digestFailure = e;
-      throw e;
-    }
-    this.unhashed = undefined;
   }
 
   private at(i: number): PackEntity {

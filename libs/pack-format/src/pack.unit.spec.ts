@@ -355,47 +355,6 @@ describe('decodePack with deferEntityChecks (activation mode)', () => {
     expect(pack.lookup('zzz')).toBeUndefined();
   });
 
-  describe('with deferEntitiesDigest (the entities part hashed on first use)', () => {
-    const opts = { deferEntityChecks: true, deferEntitiesDigest: true } as const;
-    /** the good pack, re-written with a manifest naming `digest` for `path` (the archive is otherwise consistent) */
-    const withPartDigest = (path: string, digest: string): Uint8Array => {
-      const parts = partsOf(good);
-      const manifest = JSON.parse(parts['manifest.json']) as PackManifest;
-      return forge(parts, { parts: manifest.parts.map((p) => (p.path === path ? { ...p, digest } : p)) });
-    };
-
-    it('a consistent pack answers exactly like the eager decode', () => {
-      const eager = decodePack(good);
-      const deferred = decodePack(good, opts);
-      for (const e of eager.entities) expect(deferred.lookup(e.id)).toEqual(e);
-      expect(deferred.lookup('nope')).toBeUndefined();
-      expect(deferred.search('pump seal').map((e) => e.id)).toEqual(eager.search('pump seal').map((e) => e.id));
-      expect(deferred.entities).toEqual(eager.entities);
-    });
-
-    it('an entities part that does not hash to its manifest digest decodes, but no entity is ever answered: lookup of any id, search and entities refuse with the digest refusal, every time', () => {
-      const bad = withPartDigest(PACK_PARTS.entities.path, d(9));
-      const atDecode = refusal(() => decodePack(bad));
-      expect(atDecode.details).toMatchObject({ part: 'entities.ndjson', field: 'digest' });
-      const pack = decodePack(bad, opts);
-      expect(pack.entityCount).toBe(4);
-      expect(pack.evidence).toEqual(EVIDENCE);
-      for (const use of [() => pack.lookup('pump-p100'), () => pack.lookup('nope'), () => pack.search('seal'), () => pack.entities, () => pack.lookup('pump-p100')]) {
-        const r = refusal(use);
-        expect(r.code).toBe('PACK_FORMAT_INVALID');
-        expect(r.details).toMatchObject({ part: 'entities.ndjson', field: 'digest' });
-        expect(r.message).toBe(atDecode.message);
-      }
-    });
-
-    it('only defers the entities digest, and only in activation mode: the evidence digest, and the entities digest without deferEntityChecks, are refused at decode', () => {
-      expect(refusal(() => decodePack(withPartDigest(PACK_PARTS.evidence.path, d(9)), opts)).details).toMatchObject({ part: 'evidence.json', field: 'digest' });
-      const bad = withPartDigest(PACK_PARTS.entities.path, d(9));
-      expect(refusal(() => decodePack(bad, { deferEntitiesDigest: true })).details).toMatchObject({ part: 'entities.ndjson', field: 'digest' });
-      expect(refusal(() => decodePack(bad, { deferEntityChecks: true })).details).toMatchObject({ part: 'entities.ndjson', field: 'digest' });
-    });
-  });
-
   it('an attribute named id, or a value containing the id pattern escaped, does not confuse the scan', () => {
     const tricky = [
       entity('a-1', { attributes: { id: 'b-2', note: '},"id":"zz' } }),
