@@ -101,11 +101,13 @@ export interface WatchOptions {
 export const WATCH_PAGE_SIZE = 256;
 
 /**
- * Events `readAggregate` fetches one by one (`next_by_subj` gets, one round trip each) before it
- * reads the rest of a longer aggregate with an ordered consumer (create, pull, delete: several
- * round trips and a consumer on the server, whatever the length).
+ * The longest aggregate `readAggregate` reads with gets (`last_by_subj` and `next_by_subj`, no
+ * consumer); a longer one is read on with an ordered consumer (create, pull, delete: several round
+ * trips and a consumer on the server, whatever the length).
  */
-export const READ_WALK_MAX = 8;
+export const READ_WALK_MAX = 16;
+/** ranges of the stretch between an aggregate's first and last event that `readAggregate` walks at once */
+export const READ_RANGES = 4;
 
 /** what `readAggregate` needs of a stored message */
 interface StoredEvent {
@@ -368,15 +370,19 @@ export class Messaging {
       if (!last) return { events: [], lastSequence: 0 };
       const lastSequence = last.seq;
       const events: AnyKoaEvent[] = [];
-      let m: StoredEvent | null = first;
-      for (let read = 1; m; read++) {
-        events.push(parseStored(subject, m.data, m.subject, m.seq));
-        if (m.seq >= lastSequence) return { events, lastSequence };
-        if (read >= READ_WALK_MAX) break;
-        m = await this.nextOnSubject(stream, subject, m.seq + 1);
+      if (first) {
+        events.push(parseStored(subject, first.data, first.subject, first.seq));
+        if (first.seq >= lastSequence) return { events, lastSequence };
+        // the events between the first and the last, looked for in READ_RANGES stretches at once
+        const between = await this.eventsBetween(stream, subject, first.seq, lastSequence);
+        if (between) {
+          for (const m of between) events.push(parseStored(subject, m.data, m.subject, m.seq));
+          events.push(parseStored(subject, last.data, last.subject, last.seq));
+          return { events, lastSequence };
+        }
       }
       // a longer aggregate: the rest with one ordered consumer from the next sequence
-      await this.readWithConsumer(stream, subject, (m?.seq ?? 0) + 1, lastSequence, events);
+      await this.readWithConsumer(stream, subject, (first?.seq ?? 0) + 1, lastSequence, events);
       return { events, lastSequence };
     } catch (e) {
       throw translateBrokerError(e, `readAggregate ${subject}`);
@@ -391,6 +397,44 @@ export class Messaging {
   private nextOnSubject(stream: string, subject: string, seq: number): Promise<StoredEvent | null> {
     // nats.js types STREAM.MSG.GET as seq | last_by_subj; the server also takes next_by_subj with seq
     return this.jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as MsgRequest);
+  }
+
+  /**
+   * The events on `subject` strictly between stream sequences `after` and `before` (both events of
+   * the subject), in stream order — or undefined if there are more than `READ_WALK_MAX - 2`. The
+   * stretch is cut into up to `READ_RANGES` ranges walked at once, each with `next_by_subj` gets
+   * from its start until a get lands at or past its end: every event of a range is found (each get
+   * answers the first event at or after where it asks), so the ranges together find all of them,
+   * in about `1 + events per range` round trips instead of one per event. The first gets of the
+   * ranges also tell how dense the subject is: a stretch that looks like more than the limit gives
+   * up at once (the consumer reads it) instead of walking until the limit. Either way the answer
+   * is the same; only the number of round trips differs.
+   */
+  private async eventsBetween(stream: string, subject: string, after: number, before: number): Promise<StoredEvent[] | undefined> {
+    const span = before - after - 1;
+    if (span <= 0) return [];
+    const ranges = Math.min(READ_RANGES, span);
+    const starts = Array.from({ length: ranges }, (_, j) => after + 1 + Math.floor((j * span) / ranges));
+    const ends = starts.map((_, j) => (j + 1 < ranges ? starts[j + 1] : before));
+    const firsts = await Promise.all(starts.map((from) => this.nextOnSubject(stream, subject, from)));
+    // a range whose first event lies `gap` sequences into it holds about width / (gap + 1) of them
+    // (at most one more than it holds when its events are evenly spread)
+    let estimate = 0;
+    firsts.forEach((m, j) => {
+      if (m && m.seq < ends[j]) estimate += (ends[j] - starts[j]) / (m.seq - starts[j] + 1);
+    });
+    if (estimate > READ_WALK_MAX + ranges) return undefined;
+    const found: StoredEvent[] = [];
+    let tooMany = false;
+    const walk = async (m: StoredEvent | null, end: number): Promise<void> => {
+      while (m && m.seq < end && !tooMany) {
+        found.push(m);
+        if (found.length > READ_WALK_MAX - 2) tooMany = true;
+        else m = await this.nextOnSubject(stream, subject, m.seq + 1);
+      }
+    };
+    await Promise.all(firsts.map((m, j) => walk(m, ends[j])));
+    return tooMany ? undefined : found.sort((a, b) => a.seq - b.seq);
   }
 
   /** Appends to `events` every event on `subject` from stream sequence `from` up to `lastSequence` (ordered consumer). */

@@ -7,8 +7,8 @@ import { Messaging, READ_WALK_MAX } from './messaging';
 import { caseClosed } from './__fixtures__/events';
 
 /**
- * Contract of the cheaper read paths against real nats-server: `readAggregate` (gets one event at
- * a time, an ordered consumer past `READ_WALK_MAX`) returns exactly what a read with one ordered
+ * Contract of the cheaper read paths against real nats-server: `readAggregate` (gets, several
+ * ranges at once; an ordered consumer past `READ_WALK_MAX` or for a dense stretch) returns exactly what a read with one ordered
  * consumer over the whole subject returns — the path it replaced — and the one-chunk blob reads
  * return exactly the stored bytes (nats.js' streaming get for everything else).
  */
@@ -49,8 +49,8 @@ describe('read paths: readAggregate and one-chunk blob reads (real nats-server)'
 
   const consumerCount = async (): Promise<number> => (await messaging.jsm.streams.info(STREAMS.events.name)).state.consumer_count;
 
-  it('returns the same events and lastSequence as one ordered consumer, for 0, 1, a few, the walk limit, one past it and many (300) events, interleaved with other subjects', async () => {
-    const sizes = [0, 1, 3, READ_WALK_MAX - 1, READ_WALK_MAX, READ_WALK_MAX + 1, 300];
+  it('returns the same events and lastSequence as one ordered consumer, for 0, 1, a few, the walk limit, one past it and many (300) events, interleaved with other subjects or contiguous', async () => {
+    const sizes = [0, 1, 3, 7, READ_WALK_MAX - 1, READ_WALK_MAX, READ_WALK_MAX + 1, 300];
     const base = uniqueName('ra');
     const ids = new Map(sizes.map((n) => [n, `${base}-${n}`]));
     // neighbours that share a prefix with the aggregates (x-3 vs x-30) and plain noise, interleaved
@@ -60,8 +60,13 @@ describe('read paths: readAggregate and one-chunk blob reads (real nats-server)'
       await messaging.append([caseClosed('acme', `${base}-3${i % 2}`, i)]);
       if (i % 3 === 0) await messaging.append([caseClosed('other', ids.get(3) as string, i)]);
     }
-    for (const n of sizes) {
-      const id = ids.get(n) as string;
+    // and aggregates appended in one go (contiguous sequences: the densest stretch there is)
+    for (const n of [2, 12, 40]) {
+      ids.set(-n, `${base}-dense-${n}`);
+      await messaging.append(Array.from({ length: n }, (_, i) => caseClosed('acme', `${base}-dense-${n}`, i + 1)));
+    }
+    for (const [key, id] of ids) {
+      const n = Math.abs(key);
       const ours = await messaging.readAggregate('acme', 'case', id);
       const reference = await referenceRead('acme', id);
       expect(ours.events.length).toBe(n);
