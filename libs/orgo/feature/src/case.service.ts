@@ -34,6 +34,9 @@ export type OutcomeResult = 'applied' | 'repaired' | 'already-applied' | 'no-op'
 
 type SnapshotSetSealed = EventByType<'io.koa.ingest.snapshotset.sealed.v1'>;
 
+/** A Case that does not exist yet: what its opening append is guarded by (expected last subject sequence 0). */
+const NO_CASE: AggregateRead = Object.freeze({ events: Object.freeze([]), lastSequence: 0 });
+
 /**
  * The command side of orgo-control: load the Case aggregate from the event log, decide with the
  * pure decider, append with optimistic concurrency on `koa.evt.<tenant>.case.<caseId>`.
@@ -55,36 +58,62 @@ export class CaseService {
   /**
    * Opens the Case of an operator trigger, or answers the existing one:
    *
-   * - caseId = `caseIdFor(tenant, Idempotency-Key)`; if the Case exists, the same request (key,
-   *   actor, body) ⇒ `created: false` with the Case as it is now; a different one ⇒
-   *   IDEMPOTENCY_KEY_REUSED;
-   * - else the sealed set `snapshotset/<root hex>` gives the digests (SNAPSHOT_NOT_FOUND if the root
-   *   was never sealed for this tenant), and `CaseOpened` + `TaskRequested(build)` are appended with
-   *   `expectedLastSubjectSequence: 0`. Losing that race (a conflict, or a msg-id duplicate of the
-   *   same deterministic event ids) ⇒ answered as a retry.
+   * - caseId = `caseIdFor(tenant, Idempotency-Key)`; the sealed set `snapshotset/<root hex>` gives
+   *   the digests (one read);
+   * - `CaseOpened` is appended ALONE with `expectedLastSubjectSequence: 0` — the Case is not read
+   *   first: if it exists, that append conflicts (or, for the same deterministic event id inside
+   *   the duplicate window, is a msg-id duplicate and stores nothing), and the Case is then read
+   *   and answered as a retry: the same request (key, actor, body) ⇒ `created: false` with the
+   *   Case as it is now; a different one ⇒ IDEMPOTENCY_KEY_REUSED;
+   * - only once `CaseOpened` is stored by THIS call, `TaskRequested(build)` is appended guarded
+   *   by its sequence (so a build task is never appended on a Case another request opened);
+   * - a set that is not sealed (or cannot be read) is reported only for a new Case: if the Case
+   *   exists, the answer is the retry's (SNAPSHOT_NOT_FOUND if the root was never sealed for this
+   *   tenant and there is no Case).
    */
   async trigger(trigger: OperatorTrigger): Promise<TriggerResult> {
     const caseId = caseIdFor(trigger.tenant, trigger.idempotencyKey);
     const root = trigger.body.snapshotSetRoot;
-    // both reads at once (read-only; the set is only needed, and its failure only reported, for a new Case)
-    const set = this.sealedSet(trigger.tenant, root).then((event) => ({ event }), (error: unknown) => ({ error }));
-    const existing = await this.caseLog.read(trigger.tenant, 'case', caseId);
-    if (existing.lastSequence > 0) return this.answerRetry(trigger, caseId, existing);
-    const found = await set;
-    if ('error' in found) throw found.error;
-    const sealed = found.event;
-    if (!sealed) throw new KoaRefusal('SNAPSHOT_NOT_FOUND', `snapshot set ${root} is not sealed for tenant ${trigger.tenant}`, { field: 'snapshotSetRoot', root });
+    let sealed: SnapshotSetSealed | undefined;
+    try {
+      sealed = await this.sealedSet(trigger.tenant, root);
+    } catch (error) {
+      return this.answerExisting(trigger, caseId, error);
+    }
+    if (!sealed) {
+      return this.answerExisting(trigger, caseId, new KoaRefusal('SNAPSHOT_NOT_FOUND', `snapshot set ${root} is not sealed for tenant ${trigger.tenant}`, { field: 'snapshotSetRoot', root }));
+    }
 
     const events = decide(openCaseCommand(trigger, sealed.data.digests), initialState());
+    const [opened, ...rest] = events;
+    const tenant = trigger.tenant;
+    // CaseOpened ALONE first, on a Case that must not exist yet
+    let first: { seq: number; duplicate: boolean } | undefined;
     try {
-      const acks = await this.append(trigger.tenant, caseId, existing, events);
-      // the event ids are deterministic: a msg-id duplicate means a concurrent identical trigger appended first
-      if (acks[0]?.duplicate) return this.answerRetry(trigger, caseId, await this.caseLog.read(trigger.tenant, 'case', caseId));
+      [first] = await this.messaging.append([opened], { expectedLastSubjectSequence: NO_CASE.lastSequence });
     } catch (e) {
-      if (!(e instanceof ConcurrencyConflict)) throw e;
-      return this.answerRetry(trigger, caseId, await this.caseLog.read(trigger.tenant, 'case', caseId));
+      if (!(e instanceof ConcurrencyConflict)) {
+        this.caseLog.forget(tenant, 'case', caseId);
+        throw e;
+      }
     }
-    this.log.log({ msg: 'case opened', tenant: trigger.tenant, caseId, actor: trigger.actor, env: trigger.body.env, channel: trigger.body.channel });
+    // the event ids are deterministic: a conflict, or a msg-id duplicate, means an earlier or
+    // concurrent trigger with this key opened the Case. This process' copy of it (if any) is kept:
+    // the read checks it against the log first, so a retry answers after a one-round-trip read.
+    if (!first || first.duplicate) return this.answerRetry(trigger, caseId, await this.caseLog.read(tenant, 'case', caseId));
+    // stored by this call: now the build task, guarded by CaseOpened's sequence
+    let acks: Array<{ seq: number; duplicate: boolean }>;
+    try {
+      acks = [first, ...(await this.messaging.append(rest, { expectedLastSubjectSequence: first.seq }))];
+    } catch (e) {
+      this.caseLog.forget(tenant, 'case', caseId);
+      if (!(e instanceof ConcurrencyConflict)) throw e;
+      // a concurrent retry completed the opening first (it appends the same TaskRequested id)
+      return this.answerRetry(trigger, caseId, await this.caseLog.read(tenant, 'case', caseId));
+    }
+    this.caseLog.appended(tenant, 'case', caseId, NO_CASE, events, acks);
+    if (acks.some((a) => a.duplicate)) return { created: true, view: caseView(replay((await this.caseLog.read(tenant, 'case', caseId)).events)) };
+    this.log.log({ msg: 'case opened', tenant, caseId, actor: trigger.actor, env: trigger.body.env, channel: trigger.body.channel });
     return { created: true, view: caseView(events.reduce(evolve, initialState())) };
   }
 
@@ -105,6 +134,13 @@ export class CaseService {
     }
     const set = await this.messaging.readAggregate(tenant, 'snapshotset', id);
     return set.events.find((e): e is SnapshotSetSealed => e.type === 'io.koa.ingest.snapshotset.sealed.v1');
+  }
+
+  /** A trigger whose set is not sealed or could not be read: the existing Case's answer, else `error`. */
+  private async answerExisting(trigger: OperatorTrigger, caseId: string, error: unknown): Promise<TriggerResult> {
+    const existing = await this.caseLog.read(trigger.tenant, 'case', caseId);
+    if (existing.lastSequence > 0) return this.answerRetry(trigger, caseId, existing);
+    throw error;
   }
 
   private async answerRetry(trigger: OperatorTrigger, caseId: string, existing: AggregateRead): Promise<TriggerResult> {

@@ -107,6 +107,37 @@ describe('orgo-control (real NATS + Postgres, through the Nest app)', () => {
     expect(await caseEvents(caseIdFor(tenant, 'key-race'))).toHaveLength(2);
   });
 
+  it('two concurrent DIFFERENT requests with one key ⇒ one 201, one 409 IDEMPOTENCY_KEY_REUSED, and the build task is the opener\'s', async () => {
+    // the two requests name different sealed sets, so a build task taken from the other request would show
+    const otherDigests = [sha256Digest('doc-c')];
+    const otherRoot = canonicalDigest({ digests: otherDigests });
+    await client.append([
+      createEvent(SnapshotSetSealed, { id: 'seal-race', time: NOW, source: 'ingest-gateway', tenant, aggregateId: digestHex(otherRoot), actor: 'user:alice', data: { root: otherRoot, digests: otherDigests } }),
+    ]);
+    const bodies = [
+      { ...body, reason: 'race a' },
+      { ...body, reason: 'race b', snapshotSetRoot: otherRoot },
+    ];
+    for (let round = 0; round < 5; round++) {
+      const k = `key-race-different-${round}`;
+      const results = await Promise.all(bodies.map((b) => trigger(k, b)));
+      expect(results.map((r) => r.status).sort()).toEqual([201, 409]);
+      const winner = results.findIndex((r) => r.status === 201);
+      expect(await json(results[1 - winner])).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+      const events = await caseEvents(caseIdFor(tenant, k));
+      expect(events.map((e) => e.type)).toEqual(['io.koa.orgo.case.opened.v1', 'io.koa.orgo.task.requested.v1']);
+      expect(events[0]).toMatchObject({ reason: bodies[winner].reason, data: { intent: { snapshotSetRoot: bodies[winner].snapshotSetRoot } } });
+      expect(events[1]).toMatchObject({ reason: bodies[winner].reason, data: { params: { kind: 'build', snapshotSetRoot: bodies[winner].snapshotSetRoot } } });
+    }
+  });
+
+  it('a key already used is answered IDEMPOTENCY_KEY_REUSED even when the other request names an unsealed root (not SNAPSHOT_NOT_FOUND)', async () => {
+    const res = await trigger('key-1', { ...body, snapshotSetRoot: sha256Digest('never sealed') });
+    expect(res.status).toBe(409);
+    expect(await json(res)).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    expect(await caseEvents(caseId)).toHaveLength(2);
+  });
+
   it('a retry completes a Case whose first attempt appended only CaseOpened', async () => {
     const t = parseOperatorTrigger({ tenant, idempotencyKey: 'key-half', actor: 'user:alice', body: { ...body, reason: 'half' }, receivedAt: NOW, origin: {} });
     const [opened] = decide(openCaseCommand(t, digests), initialState());
@@ -115,6 +146,21 @@ describe('orgo-control (real NATS + Postgres, through the Nest app)', () => {
     expect(res.status).toBe(200);
     expect((await caseEvents(caseIdFor(tenant, 'key-half'))).map((e) => e.type)).toEqual(['io.koa.orgo.case.opened.v1', 'io.koa.orgo.task.requested.v1']);
     expect(await json(res)).toMatchObject({ phase: 'building', tasks: [{ kind: 'build', status: 'requested' }] });
+  });
+
+  it('a retry after the duplicate window (the opening append conflicts instead of de-duplicating) ⇒ 200 and the half-open Case is completed', async () => {
+    const t = parseOperatorTrigger({ tenant, idempotencyKey: 'key-window', actor: 'user:alice', body: { ...body, reason: 'window' }, receivedAt: NOW, origin: {} });
+    const [opened] = decide(openCaseCommand(t, digests), initialState());
+    // stored under another Nats-Msg-Id: the service's CaseOpened is not a duplicate of it, its `expected 0` guard fails
+    await client.publish(subjectOf(opened), new TextEncoder().encode(JSON.stringify(opened)), { msgId: 'stored-long-ago', expectedLastSubjectSequence: 0 });
+    const res = await trigger('key-window', { ...body, reason: 'window' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('idempotent-replayed')).toBe('true');
+    expect((await caseEvents(caseIdFor(tenant, 'key-window'))).map((e) => e.type)).toEqual(['io.koa.orgo.case.opened.v1', 'io.koa.orgo.task.requested.v1']);
+    const other = await trigger('key-window', { ...body, reason: 'not the same' });
+    expect(other.status).toBe(409);
+    expect(await json(other)).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    expect(await caseEvents(caseIdFor(tenant, 'key-window'))).toHaveLength(2);
   });
 
   it('a body that is not JSON ⇒ 400 problem+json', async () => {
