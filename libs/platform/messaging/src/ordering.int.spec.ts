@@ -240,6 +240,15 @@ describe('JetStreamTransport ordering and concurrency (real nats-server, real Po
       expect(new Set(eager.calls.map((c) => c.tx)).size).toBeGreaterThan(1);
       expect(() => new JetStreamTransport({ messaging, serviceName: 'x', consumers: [{ durable: 'x', filterSubject: 'koa.evt.>', batchWaitMs: -1 }] })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     });
+    it('a partial batch does not wait out batchWaitMs once its pull has ended (nothing more can arrive)', async () => {
+      // 3 stored messages, a pull of 64 that ends at its 2 s expiry, a linger of 60 s: the
+      // processor is woken when the pull ends and applies the three long before the linger would end
+      const partial = await run(3, async () => undefined, { batch: 64, batchWaitMs: 60_000, ackWaitMs: 90_000 });
+      await eventually(async () => (await partial.applied()).length === 3, { what: 'three applied when the pull ended', timeoutMs: 20_000 });
+      await partial.drained();
+      expect(partial.calls.map((c) => c.id)).toEqual(partial.events.map((e) => e.id));
+      expect(new Set(partial.calls.map((c) => c.tx)).size).toBe(1);
+    });
   });
 
   describe('concurrency', () => {

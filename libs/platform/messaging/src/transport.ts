@@ -403,6 +403,8 @@ class ConsumerWorker {
         await this.sleep(Math.min(100 * 2 ** failures, 5_000));
       } finally {
         this.current = undefined;
+        // a processor lingering in fill() for a full batch stops waiting: nothing more can arrive
+        this.wakeProcessor?.();
       }
     }
   }
