@@ -2,8 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Client } from 'pg';
 import { removeStackLogs, startStack, SERVICE_NAMES, type Stack } from './stack';
 
-jest.setTimeout(120_000);
-
 describe('tools/stack', () => {
   let stack: Stack | undefined;
   afterAll(async () => {

@@ -121,7 +121,7 @@ describe('runtime client', () => {
     expect(status).toMatchObject({ state: 'active', version: 1, packDigest: p1.digest, lastTrustedVersion: 1 });
     expect(c.lookup('valve-v2')?.title).toBe('Gate valve V2');
     expect(c.search('pump seal').map((e) => e.id)).toEqual(['pump-p100']);
-    await eventually(async () => (await consumerEvents()).some((e) => e.type === 'io.koa.runtime.consumer.activated.v1' && e.data['version'] === 1), { timeoutMs: 10_000, what: 'ConsumerActivated v1 in KOA_EVENTS' });
+    await eventually(async () => (await consumerEvents()).some((e) => e.type === 'io.koa.runtime.consumer.activated.v1' && e.data['version'] === 1), { what: 'ConsumerActivated v1 in KOA_EVENTS' });
   });
 
   it('follows a new notice and switches atomically, keeping the previous one', async () => {
@@ -129,12 +129,12 @@ describe('runtime client', () => {
     p2 = PACK2();
     n2 = await notice(2, p2);
     await publish(n2, 'r-2');
-    await eventually(() => c.status().version === 2, { timeoutMs: 10_000, what: 'version 2 active' });
+    await eventually(() => c.status().version === 2, { what: 'version 2 active' });
     expect(c.lookup('fan-f1')?.title).toBe('Exhaust fan F1');
     expect(c.lookup('valve-v2')).toBeUndefined();
     // the switch happens before the report is appended: wait for it
     const activatedVersions = async () => (await consumerEvents()).filter((e) => e.type === 'io.koa.runtime.consumer.activated.v1').map((e) => e.data['version']);
-    await eventually(async () => (await activatedVersions()).length === 2, { timeoutMs: 10_000, what: 'ConsumerActivated v2' });
+    await eventually(async () => (await activatedVersions()).length === 2, { what: 'ConsumerActivated v2' });
     expect(await activatedVersions()).toEqual([1, 2]);
   });
 
@@ -163,10 +163,10 @@ describe('runtime client', () => {
     const jws = await make();
     const before = (await consumerEvents()).length;
     await publish(jws, `bad-${code}`);
-    await eventually(() => c.status().lastRefusal?.code === code, { timeoutMs: 10_000, what: `refusal ${code}` });
+    await eventually(() => c.status().lastRefusal?.code === code, { what: `refusal ${code}` });
     expect(c.status()).toMatchObject({ state: 'active', version: 2, packDigest: p2.digest, lastTrustedVersion: 2 });
     expect(c.lookup('fan-f1')).toBeDefined();
-    await eventually(async () => (await consumerEvents()).slice(before).some((e) => e.type === 'io.koa.runtime.consumer.refused.v1' && e.data['code'] === code), { timeoutMs: 10_000, what: `ConsumerRefused ${code}` });
+    await eventually(async () => (await consumerEvents()).slice(before).some((e) => e.type === 'io.koa.runtime.consumer.refused.v1' && e.data['code'] === code), { what: `ConsumerRefused ${code}` });
     // put the good notice back as the last one on the subject (the feed re-delivers it as a no-op)
     await publish(n2, `r-2-again-${code}`);
   });
@@ -189,7 +189,7 @@ describe('runtime client', () => {
     expect(await consumerEvents('edge-02')).toEqual([]);
     // the broker "comes back": reports kept in the outbox are delivered, in order
     await c.attachMessaging(messaging);
-    await eventually(async () => (await consumerEvents('edge-02')).filter((e) => e.type === 'io.koa.runtime.consumer.activated.v1').length === 3, { timeoutMs: 10_000, what: 'edge-02 activation reports' });
+    await eventually(async () => (await consumerEvents('edge-02')).filter((e) => e.type === 'io.koa.runtime.consumer.activated.v1').length === 3, { what: 'edge-02 activation reports' });
     const activated = (await consumerEvents('edge-02')).filter((e) => e.type === 'io.koa.runtime.consumer.activated.v1');
     expect(activated.map((e) => e.data['version'])).toEqual([1, 2, 3]);
     // the catch-up delivered the channel's last notice (v2): below this consumer's floor, refused
