@@ -1,5 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { KoaRefusal, STREAMS, digestHex, parseEvent, subjects, type EventByType } from '@koa/contracts';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { KoaRefusal } from '@koa/contracts';
 import { CaseReadModel, type CaseQuery } from '@koa/orgo/data-access';
 import {
   caseIdFor,
@@ -19,6 +19,7 @@ import {
 } from '@koa/orgo/domain';
 import { CachedAggregates, ConcurrencyConflict, MESSAGING, type AggregateRead, type Messaging } from '@koa/platform/messaging';
 import { CLOCK, type Clock } from '@koa/platform/service';
+import { SealedSets, type SnapshotSetSealed } from './sealed-sets';
 
 /** How many times an outcome is re-decided after losing an append race before the delivery is nak'ed. */
 export const MAX_DECIDE_ATTEMPTS = 5;
@@ -32,8 +33,6 @@ export interface TriggerResult {
 /** What recording an outcome did. */
 export type OutcomeResult = 'applied' | 'repaired' | 'already-applied' | 'no-op';
 
-type SnapshotSetSealed = EventByType<'io.koa.ingest.snapshotset.sealed.v1'>;
-
 /** A Case that does not exist yet: what its opening append is guarded by (expected last subject sequence 0). */
 const NO_CASE: AggregateRead = Object.freeze({ events: Object.freeze([]), lastSequence: 0 });
 
@@ -42,10 +41,12 @@ const NO_CASE: AggregateRead = Object.freeze({ events: Object.freeze([]), lastSe
  * pure decider, append with optimistic concurrency on `koa.evt.<tenant>.case.<caseId>`.
  */
 @Injectable()
-export class CaseService {
+export class CaseService implements OnModuleInit, OnModuleDestroy {
   private readonly log = new Logger('CaseService');
   /** the Cases this process last read or wrote (validated by last sequence before each use) */
   private readonly caseLog: CachedAggregates;
+  /** the sealed snapshot sets triggers name (followed on the log; read when not yet seen) */
+  private readonly sealedSets: SealedSets;
 
   constructor(
     @Inject(MESSAGING) private readonly messaging: Messaging,
@@ -53,13 +54,22 @@ export class CaseService {
     private readonly readModel: CaseReadModel,
   ) {
     this.caseLog = new CachedAggregates(messaging);
+    this.sealedSets = new SealedSets(messaging);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.sealedSets.start();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.sealedSets.stop();
   }
 
   /**
    * Opens the Case of an operator trigger, or answers the existing one:
    *
    * - caseId = `caseIdFor(tenant, Idempotency-Key)`; the sealed set `snapshotset/<root hex>` gives
-   *   the digests (one read);
+   *   the digests ({@link SealedSets}: from memory when this process saw it sealed, else one read);
    * - `CaseOpened` is appended ALONE with `expectedLastSubjectSequence: 0` — the Case is not read
    *   first: if it exists, that append conflicts (or, for the same deterministic event id inside
    *   the duplicate window, is a msg-id duplicate and stores nothing), and the Case is then read
@@ -76,7 +86,7 @@ export class CaseService {
     const root = trigger.body.snapshotSetRoot;
     let sealed: SnapshotSetSealed | undefined;
     try {
-      sealed = await this.sealedSet(trigger.tenant, root);
+      sealed = await this.sealedSets.get(trigger.tenant, root);
     } catch (error) {
       return this.answerExisting(trigger, caseId, error);
     }
@@ -115,25 +125,6 @@ export class CaseService {
     if (acks.some((a) => a.duplicate)) return { created: true, view: caseView(replay((await this.caseLog.read(tenant, 'case', caseId)).events)) };
     this.log.log({ msg: 'case opened', tenant, caseId, actor: trigger.actor, env: trigger.body.env, channel: trigger.body.channel });
     return { created: true, view: caseView(events.reduce(evolve, initialState())) };
-  }
-
-  /**
-   * The `SnapshotSetSealed` of `root` for `tenant`, if sealed. A set's subject holds that one event
-   * (ingest appends it with expected last subject sequence 0), so its last message is it: one
-   * round trip; anything else there falls back to the full read of the aggregate.
-   */
-  private async sealedSet(tenant: string, root: string): Promise<SnapshotSetSealed | undefined> {
-    const id = digestHex(root);
-    const last = await this.messaging.lastMessage(STREAMS.events.name, subjects.event(tenant, 'snapshotset', id));
-    if (!last) return undefined;
-    try {
-      const event = parseEvent(last.data, last.subject);
-      if (event.type === 'io.koa.ingest.snapshotset.sealed.v1') return event as SnapshotSetSealed;
-    } catch {
-      // the full read below reports an invalid stored event with its sequence
-    }
-    const set = await this.messaging.readAggregate(tenant, 'snapshotset', id);
-    return set.events.find((e): e is SnapshotSetSealed => e.type === 'io.koa.ingest.snapshotset.sealed.v1');
   }
 
   /** A trigger whose set is not sealed or could not be read: the existing Case's answer, else `error`. */
