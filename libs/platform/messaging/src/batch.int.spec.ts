@@ -1,47 +1,21 @@
-import 'reflect-metadata';
-import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import type { DataSource, EntityManager } from 'typeorm';
-import { CaseClosed, KoaRefusal, STREAMS, dedupKey, subjects, type AnyKoaEvent } from '@koa/contracts';
+import { KoaRefusal, dedupKey, type AnyKoaEvent } from '@koa/contracts';
 import { eventually, uniqueName } from '@koa/platform/testing';
 import { PgInboxStore } from '../../persistence/src/inbox';
-import { JetStreamTransport, KoaEventContext, KoaEventExceptionFilter, Messaging, type ConsumerSpec } from './index';
+import { KoaEventContext, Messaging, type ConsumerSpec } from './index';
+import { callOf, consumerDrained, deadLetterRecord, startConsumerApp, type Call } from './__fixtures__/consumer-app';
 import { caseClosed } from './__fixtures__/events';
 import { startInboxEnv, type InboxEnv } from './__fixtures__/inbox-env';
-
-/** What one handler call saw. */
-interface Call {
-  readonly id: string;
-  readonly seq: number;
-  readonly deliveryCount: number;
-  /** the inbox transaction handle: equal for the messages of one batch */
-  readonly tx: unknown;
-}
-type Behaviour = (event: AnyKoaEvent, ctx: KoaEventContext) => Promise<void>;
-const BEHAVIOUR = Symbol('BEHAVIOUR');
-
-@Controller()
-class Handlers {
-  constructor(@Inject(BEHAVIOUR) private readonly behaviour: { current: Behaviour }) {}
-
-  @EventPattern(CaseClosed.type)
-  async onCaseClosed(@Payload() event: AnyKoaEvent, @Ctx() ctx: KoaEventContext): Promise<void> {
-    await this.behaviour.current(event, ctx);
-  }
-}
-
 
 describe('JetStreamTransport batches (real nats-server, real Postgres inbox)', () => {
   let env: InboxEnv;
   let messaging: Messaging;
   let ds: DataSource;
   let inbox: PgInboxStore;
-  let apps: INestMicroservice[];
 
   beforeAll(async () => {
     env = await startInboxEnv({ name: 'batch', schema: 'batch', poolSize: 4 });
-    ({ messaging, ds, inbox, apps } = env);
+    ({ messaging, ds, inbox } = env);
     await ds.query('CREATE TABLE batch.applied (durable text NOT NULL, event_id text NOT NULL, delivery int NOT NULL, PRIMARY KEY (durable, event_id))');
     // checked at COMMIT: a row with a dangling parent makes the batch's commit itself fail
     await ds.query('CREATE TABLE batch.poison (id text PRIMARY KEY, parent text REFERENCES batch.poison (id) DEFERRABLE INITIALLY DEFERRED)');
@@ -61,29 +35,18 @@ describe('JetStreamTransport batches (real nats-server, real Postgres inbox)', (
     const events = Array.from({ length: n }, (_, i) => caseClosed(tenant, `c${i % 3}`, i));
     for (const e of events) await messaging.append([e]);
     const calls: Call[] = [];
-    const holder = {
-      current: async (e: AnyKoaEvent, ctx: KoaEventContext) => {
-        const call = { id: e.id, seq: ctx.raw.seq, deliveryCount: ctx.deliveryCount, tx: ctx.tx };
+    await startConsumerApp(env, {
+      serviceName: 'batch-test',
+      inbox,
+      consumers: [{ durable, filterSubject: `koa.evt.${tenant}.>`, backoffMs: [20], batch: n, batchWaitMs: 10_000, ...spec }],
+      handler: async (e, ctx) => {
+        const call = callOf(e, ctx);
         calls.push(call);
         await (ctx.tx as EntityManager).query('INSERT INTO batch.applied (durable, event_id, delivery) VALUES ($1, $2, $3)', [durable, e.id, ctx.deliveryCount]);
         await behaviour(e, ctx, call);
       },
-    };
-    @Module({ controllers: [Handlers], providers: [{ provide: BEHAVIOUR, useValue: holder }] })
-    class TestModule {}
-    const app = await NestFactory.createMicroservice(TestModule, {
-      strategy: new JetStreamTransport({ messaging, serviceName: 'batch-test', inbox, consumers: [{ durable, filterSubject: `koa.evt.${tenant}.>`, backoffMs: [20], batch: n, batchWaitMs: 10_000, ...spec }] }),
-      logger: ['error'],
     });
-    app.useGlobalFilters(new KoaEventExceptionFilter());
-    await app.listen();
-    apps.push(app);
-    const drained = () =>
-      eventually(async () => {
-        const i = await messaging.jsm.consumers.info(STREAMS.events.name, durable);
-        if (i.num_pending !== 0 || i.num_ack_pending !== 0) throw new Error(`pending ${i.num_pending}, ack pending ${i.num_ack_pending}`);
-        return i;
-      }, { what: 'consumer drained' });
+    const drained = () => consumerDrained(messaging, durable);
     const applied = async () =>
       (await ds.query('SELECT event_id, delivery FROM batch.applied WHERE durable = $1 ORDER BY event_id', [durable])) as Array<{ event_id: string; delivery: number }>;
     return { tenant, durable, events, calls, drained, applied };
@@ -111,11 +74,7 @@ describe('JetStreamTransport batches (real nats-server, real Postgres inbox)', (
     await eventually(() => calls.length === 6, { what: 'every message handled once' });
     await drained();
     expect(new Set(calls.map((c) => c.tx)).size).toBe(1);
-    const record = await eventually(async () => {
-      const r = await messaging.lastMessage(STREAMS.deadLetters.name, subjects.deadLetter(durable));
-      if (!r) throw new Error('no dead-letter record yet');
-      return r;
-    }, { what: 'dead-letter record' });
+    const record = await deadLetterRecord(messaging, durable);
     expect(record.headers['Koa-Refusal-Code']).toBe('HANDLER_REJECTED');
     expect(record.headers['Koa-Original-Seq']).toBe(String(calls[2].seq));
     expect((await applied()).map((r) => r.event_id)).toEqual(events.filter((_, i) => i !== 2).map((e) => e.id).sort());

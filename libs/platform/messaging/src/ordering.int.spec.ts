@@ -1,34 +1,11 @@
-import 'reflect-metadata';
-import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import type { DataSource, EntityManager } from 'typeorm';
-import { CaseClosed, KoaRefusal, STREAMS, dedupKey, subjects, type AnyKoaEvent } from '@koa/contracts';
+import { KoaRefusal, dedupKey, type AnyKoaEvent } from '@koa/contracts';
 import { eventually, uniqueName } from '@koa/platform/testing';
 import { PgInboxStore } from '../../persistence/src/inbox';
-import { JetStreamTransport, KoaEventContext, KoaEventExceptionFilter, Messaging, type ConsumerSpec, type InboxStore } from './index';
+import { JetStreamTransport, KoaEventContext, Messaging, type ConsumerSpec, type InboxStore } from './index';
+import { callOf, consumerDrained, deadLetterRecord, startConsumerApp, type Call } from './__fixtures__/consumer-app';
 import { caseClosed } from './__fixtures__/events';
 import { startInboxEnv, type InboxEnv } from './__fixtures__/inbox-env';
-
-/** What one handler call saw. */
-interface Call {
-  readonly id: string;
-  readonly seq: number;
-  readonly deliveryCount: number;
-  readonly tx: unknown;
-}
-type Behaviour = (event: AnyKoaEvent, ctx: KoaEventContext) => Promise<void>;
-const BEHAVIOUR = Symbol('BEHAVIOUR');
-
-@Controller()
-class Handlers {
-  constructor(@Inject(BEHAVIOUR) private readonly behaviour: { current: Behaviour }) {}
-
-  @EventPattern(CaseClosed.type)
-  async onCaseClosed(@Payload() event: AnyKoaEvent, @Ctx() ctx: KoaEventContext): Promise<void> {
-    await this.behaviour.current(event, ctx);
-  }
-}
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -37,11 +14,10 @@ describe('JetStreamTransport ordering and concurrency (real nats-server, real Po
   let messaging: Messaging;
   let ds: DataSource;
   let inbox: PgInboxStore;
-  let apps: INestMicroservice[];
 
   beforeAll(async () => {
     env = await startInboxEnv({ name: 'ordering', schema: 'ord', poolSize: 12 });
-    ({ messaging, ds, inbox, apps } = env);
+    ({ messaging, ds, inbox } = env);
     // `n` is the order in which the rows were applied (a rolled-back savepoint only leaves a gap)
     await ds.query('CREATE TABLE ord.applied (n bigserial, durable text NOT NULL, event_id text NOT NULL, delivery int NOT NULL, PRIMARY KEY (durable, event_id))');
   });
@@ -57,39 +33,19 @@ describe('JetStreamTransport ordering and concurrency (real nats-server, real Po
     if (!o.publishLater) for (const e of events) await messaging.append([e]);
     const calls: Call[] = [];
     const store = o.inbox === undefined ? inbox : (o.inbox ?? undefined);
-    const holder = {
-      current: async (e: AnyKoaEvent, ctx: KoaEventContext) => {
-        calls.push({ id: e.id, seq: ctx.raw.seq, deliveryCount: ctx.deliveryCount, tx: ctx.tx });
-        await behaviour(e, ctx);
-        if (ctx.tx) await (ctx.tx as EntityManager).query('INSERT INTO ord.applied (durable, event_id, delivery) VALUES ($1, $2, $3)', [durable, e.id, ctx.deliveryCount]);
-      },
+    const handler = async (e: AnyKoaEvent, ctx: KoaEventContext) => {
+      calls.push(callOf(e, ctx));
+      await behaviour(e, ctx);
+      if (ctx.tx) await (ctx.tx as EntityManager).query('INSERT INTO ord.applied (durable, event_id, delivery) VALUES ($1, $2, $3)', [durable, e.id, ctx.deliveryCount]);
     };
-    @Module({ controllers: [Handlers], providers: [{ provide: BEHAVIOUR, useValue: holder }] })
-    class TestModule {}
     for (let r = 0; r < (o.replicas ?? 1); r++) {
-      const app = await NestFactory.createMicroservice(TestModule, {
-        strategy: new JetStreamTransport({ messaging, serviceName: 'ordering-test', inbox: store, consumers: [{ durable, filterSubject: `koa.evt.${tenant}.>`, backoffMs: [40], ...spec }] }),
-        logger: ['error'],
-      });
-      app.useGlobalFilters(new KoaEventExceptionFilter());
-      await app.listen();
-      apps.push(app);
+      await startConsumerApp(env, { serviceName: 'ordering-test', inbox: store, consumers: [{ durable, filterSubject: `koa.evt.${tenant}.>`, backoffMs: [40], ...spec }], handler });
     }
-    const drained = () =>
-      eventually(async () => {
-        const i = await messaging.jsm.consumers.info(STREAMS.events.name, durable);
-        if (i.num_pending !== 0 || i.num_ack_pending !== 0) throw new Error(`pending ${i.num_pending}, ack pending ${i.num_ack_pending}`);
-        return i;
-      }, { what: 'consumer drained' });
+    const drained = () => consumerDrained(messaging, durable);
     /** applied rows in the order they were applied */
     const applied = async () =>
       ((await ds.query('SELECT event_id, delivery FROM ord.applied WHERE durable = $1 ORDER BY n', [durable])) as Array<{ event_id: string; delivery: number }>);
-    const dlq = () =>
-      eventually(async () => {
-        const r = await messaging.lastMessage(STREAMS.deadLetters.name, subjects.deadLetter(durable));
-        if (!r) throw new Error('no dead-letter record yet');
-        return r;
-      }, { what: 'dead-letter record' });
+    const dlq = () => deadLetterRecord(messaging, durable);
     return { durable, events, calls, drained, applied, dlq };
   }
 

@@ -1,12 +1,10 @@
-import 'reflect-metadata';
-import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import type { INestMicroservice } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import { CaseClosed, STREAMS, dedupKey, type AnyKoaEvent } from '@koa/contracts';
+import { STREAMS, dedupKey, type AnyKoaEvent } from '@koa/contracts';
 import { eventually, uniqueName } from '@koa/platform/testing';
 import { PgInboxStore } from '../../persistence/src/inbox';
-import { DEFAULT_BATCH, JetStreamTransport, KoaEventContext, KoaEventExceptionFilter, Messaging, type ConsumerSpec } from './index';
+import { DEFAULT_BATCH, KoaEventContext, Messaging, type ConsumerSpec } from './index';
+import { consumerDrained, createConsumerApp } from './__fixtures__/consumer-app';
 import { caseClosed } from './__fixtures__/events';
 import { startInboxEnv, type InboxEnv } from './__fixtures__/inbox-env';
 
@@ -21,7 +19,6 @@ interface Call {
   readonly txStart: number;
   readonly at: number;
 }
-const SEEN = Symbol('SEEN');
 
 class CountingInbox extends PgInboxStore {
   readonly keys: string[] = [];
@@ -41,22 +38,27 @@ interface Seen {
   delay?: (id: string) => number;
 }
 
-@Controller()
-class Recorder {
-  constructor(@Inject(SEEN) private readonly seen: Seen) {}
+/** The handler: records what it saw (through the inbox transaction) in `seen`, then writes its row. */
+const recorder = (seen: Seen) => async (event: AnyKoaEvent, ctx: KoaEventContext): Promise<void> => {
+  const tx = ctx.tx as EntityManager;
+  const ms = seen.delay?.(event.id) ?? 0;
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+  const [row] = (await tx.query(
+    `SELECT count(*)::int AS visible, (extract(epoch from now()) * 1e6)::bigint AS tx_start, (extract(epoch from clock_timestamp()) * 1e6)::bigint AS at FROM overlap.applied WHERE durable = $1`,
+    [seen.durable],
+  )) as Array<{ visible: number; tx_start: string; at: string }>;
+  await tx.query('INSERT INTO overlap.applied (durable, event_id) VALUES ($1, $2)', [seen.durable, event.id]);
+  seen.calls.push({ id: event.id, deliveryCount: ctx.deliveryCount, tx: ctx.tx, visible: row.visible, txStart: Number(row.tx_start), at: Number(row.at) });
+};
 
-  @EventPattern(CaseClosed.type)
-  async onCaseClosed(@Payload() event: AnyKoaEvent, @Ctx() ctx: KoaEventContext): Promise<void> {
-    const tx = ctx.tx as EntityManager;
-    const ms = this.seen.delay?.(event.id) ?? 0;
-    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
-    const [row] = (await tx.query(
-      `SELECT count(*)::int AS visible, (extract(epoch from now()) * 1e6)::bigint AS tx_start, (extract(epoch from clock_timestamp()) * 1e6)::bigint AS at FROM overlap.applied WHERE durable = $1`,
-      [this.seen.durable],
-    )) as Array<{ visible: number; tx_start: string; at: string }>;
-    await tx.query('INSERT INTO overlap.applied (durable, event_id) VALUES ($1, $2)', [this.seen.durable, event.id]);
-    this.seen.calls.push({ id: event.id, deliveryCount: ctx.deliveryCount, tx: ctx.tx, visible: row.visible, txStart: Number(row.tx_start), at: Number(row.at) });
+/** Batches: runs of consecutive calls with the same transaction. */
+function batchesOf(calls: readonly Call[]): Call[][] {
+  const batches: Call[][] = [];
+  for (const c of calls) {
+    if (batches.length > 0 && batches[batches.length - 1][0].tx === c.tx) batches[batches.length - 1].push(c);
+    else batches.push([c]);
   }
+  return batches;
 }
 
 describe('JetStreamTransport pull-ahead and overlapping batches (real nats-server, real Postgres inbox)', () => {
@@ -79,13 +81,12 @@ describe('JetStreamTransport pull-ahead and overlapping batches (real nats-serve
     const tenant = uniqueName('t');
     const durable = uniqueName('ovl');
     const seen: Seen = { durable, calls: [] };
-    @Module({ controllers: [Recorder], providers: [{ provide: SEEN, useValue: seen }] })
-    class TestModule {}
-    const app = await NestFactory.createMicroservice(TestModule, {
-      strategy: new JetStreamTransport({ messaging, serviceName: 'overlap-test', inbox: store, consumers: [{ durable, filterSubject: `koa.evt.${tenant}.>`, backoffMs: [20], ...spec }] }),
-      logger: ['error'],
+    const app = await createConsumerApp(messaging, {
+      serviceName: 'overlap-test',
+      inbox: store,
+      consumers: [{ durable, filterSubject: `koa.evt.${tenant}.>`, backoffMs: [20], ...spec }],
+      handler: recorder(seen),
     });
-    app.useGlobalFilters(new KoaEventExceptionFilter());
     return { tenant, durable, seen, app };
   }
 
@@ -116,21 +117,13 @@ describe('JetStreamTransport pull-ahead and overlapping batches (real nats-serve
     await app.listen();
     apps.push(app);
     await eventually(() => seen.calls.length >= events.length, { what: '160 handled', timeoutMs: 30_000 });
-    await eventually(async () => {
-      const i = await messaging.jsm.consumers.info(STREAMS.events.name, durable);
-      if (i.num_pending !== 0 || i.num_ack_pending !== 0) throw new Error(`pending ${i.num_pending}, ack pending ${i.num_ack_pending}`);
-    }, { what: 'consumer drained' });
+    await consumerDrained(messaging, durable);
     const { calls } = seen;
     expect(calls).toHaveLength(events.length);
     expect(calls.map((c) => c.id)).toEqual(events.map((e) => e.id));
     // every earlier event's row was visible: committed by an earlier batch, or written earlier in this one
     expect(calls.map((c) => c.visible)).toEqual(calls.map((_, i) => i));
-    // batches: consecutive calls with the same transaction
-    const batches: Call[][] = [];
-    for (const c of calls) {
-      if (batches.length > 0 && batches[batches.length - 1][0].tx === c.tx) batches[batches.length - 1].push(c);
-      else batches.push([c]);
-    }
+    const batches = batchesOf(calls);
     expect(batches.length).toBeGreaterThan(1);
     // overlap happened: some batch's transaction began before the previous batch's last handler had run
     const overlapped = batches.slice(1).filter((b, i) => b[0].txStart < Math.max(...batches[i].map((c) => c.at)));
@@ -154,10 +147,7 @@ describe('JetStreamTransport pull-ahead and overlapping batches (real nats-serve
     await app.listen();
     apps.push(app);
     await eventually(() => seen.calls.length >= events.length, { what: '16 handled', timeoutMs: 30_000 });
-    await eventually(async () => {
-      const i = await messaging.jsm.consumers.info(STREAMS.events.name, durable);
-      if (i.num_pending !== 0 || i.num_ack_pending !== 0) throw new Error(`pending ${i.num_pending}, ack pending ${i.num_ack_pending}`);
-    }, { what: 'consumer drained' });
+    await consumerDrained(messaging, durable);
     expect(seen.calls.map((c) => [c.id, c.deliveryCount])).toEqual(events.map((e) => [e.id, 1]));
     expect(counting.keys).toEqual(events.map((e) => dedupKey(e)));
   });
@@ -174,11 +164,7 @@ describe('JetStreamTransport pull-ahead and overlapping batches (real nats-serve
     const { calls } = seen;
     expect(calls.map((c) => c.id)).toEqual(events.map((e) => e.id));
     expect(calls.map((c) => c.visible)).toEqual(calls.map((_, i) => i));
-    const batches: Call[][] = [];
-    for (const c of calls) {
-      if (batches.length > 0 && batches[batches.length - 1][0].tx === c.tx) batches[batches.length - 1].push(c);
-      else batches.push([c]);
-    }
+    const batches = batchesOf(calls);
     expect(batches.length).toBeGreaterThan(1);
     for (let i = 1; i < batches.length; i++) expect(batches[i][0].txStart).toBeGreaterThanOrEqual(Math.max(...batches[i - 1].map((c) => c.at)));
   });

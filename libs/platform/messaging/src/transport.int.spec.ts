@@ -1,35 +1,16 @@
-import 'reflect-metadata';
-import { Controller, Inject, Module, type INestMicroservice } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import type { INestMicroservice } from '@nestjs/common';
 import { CaseClosed, CaseOpened, createEvent, KoaRefusal, STREAMS, subjects, type AnyKoaEvent } from '@koa/contracts';
 import { PrivateNatsServer, eventually, uniqueName } from '@koa/platform/testing';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { ROOT_CONTEXT, context, propagation, trace } from '@opentelemetry/api';
-import { JetStreamTransport, KoaEventContext, KoaEventExceptionFilter, Messaging, type ConsumerSpec, type InboxStore } from './index';
+import { Messaging, type ConsumerSpec, type InboxStore } from './index';
 import { MemoryInboxStore } from './testing';
+import { deadLetterRecord, startConsumerApp, type ConsumerHandler } from './__fixtures__/consumer-app';
 import { caseClosed } from './__fixtures__/events';
 
-type Behaviour = (payload: unknown, ctx: KoaEventContext) => Promise<void> | void;
-const BEHAVIOUR = Symbol('BEHAVIOUR');
+type Behaviour = ConsumerHandler<unknown>;
 const RAW_DURABLE = 'raw_ingest_test';
-
-@Controller()
-class Handlers {
-  constructor(@Inject(BEHAVIOUR) private readonly behaviour: { current: Behaviour }) {}
-
-  @EventPattern(CaseClosed.type)
-  async onCaseClosed(@Payload() event: AnyKoaEvent, @Ctx() ctx: KoaEventContext): Promise<void> {
-    await this.behaviour.current(event, ctx);
-  }
-
-  @EventPattern(RAW_DURABLE)
-  async onRaw(@Payload() data: Uint8Array, @Ctx() ctx: KoaEventContext): Promise<void> {
-    await this.behaviour.current(data, ctx);
-  }
-}
-
 
 describe('JetStreamTransport (real nats-server)', () => {
   let server: PrivateNatsServer;
@@ -48,21 +29,21 @@ describe('JetStreamTransport (real nats-server)', () => {
   });
 
   async function startApp(behaviour: Behaviour, spec: Partial<ConsumerSpec> & { durable: string; filterSubject: string }, o: { inbox?: InboxStore; filter?: boolean } = {}) {
-    const holder = { current: behaviour };
-    @Module({ controllers: [Handlers], providers: [{ provide: BEHAVIOUR, useValue: holder }] })
-    class TestModule {}
-    const app = await NestFactory.createMicroservice(TestModule, {
-      strategy: new JetStreamTransport({ messaging, serviceName: 'transport-test', consumers: [{ backoffMs: [30, 60], ...spec }], inbox: o.inbox }),
+    // the events go to the one handler, and so do the bytes of the raw consumer named RAW_DURABLE
+    const app = await startConsumerApp({ messaging, apps }, {
+      serviceName: 'transport-test',
+      consumers: [{ backoffMs: [30, 60], ...spec }],
+      inbox: o.inbox,
+      handler: behaviour,
+      patterns: [CaseClosed.type, RAW_DURABLE],
       logger: ['error', 'warn'],
+      filter: o.filter,
     });
-    if (o.filter !== false) app.useGlobalFilters(new KoaEventExceptionFilter());
-    await app.listen();
-    apps.push(app);
-    return { app, holder };
+    return { app };
   }
 
   const dlq = (durable: string) => messaging.lastMessage(STREAMS.deadLetters.name, subjects.deadLetter(durable));
-  const dlqRecord = (durable: string) => eventually(async () => { const r = await dlq(durable); if (!r) throw new Error('no dead-letter record yet'); return r; }, { what: 'dead-letter record' });
+  const dlqRecord = (durable: string) => deadLetterRecord(messaging, durable);
   const consumerInfo = (durable: string, stream: string = STREAMS.events.name) => messaging.jsm.consumers.info(stream, durable);
 
   it('dead-letters a message that fails schema validation (code, headers, original bytes) and goes on with the next', async () => {
