@@ -51,24 +51,59 @@ export function discardRest(req: IncomingMessage): void {
   req.resume();
 }
 
-/** How long a refused upload's connection keeps draining the body after the answer was sent. */
-export const REFUSAL_LINGER_MS = 2_000;
+/** A refused upload's connection is closed once the client has sent nothing for this long after the answer… */
+export const REFUSAL_LINGER_IDLE_MS = 5_000;
+/** …and at the latest this long after the answer, however much the client still sends. */
+export const REFUSAL_LINGER_MAX_MS = 30_000;
 
 /**
- * After a refusal in the middle of a request body: the rest of the body is drained and dropped,
- * and the connection is closed only once the body has ended or `lingerMs` after the answer went
- * out — not at once. Closing while the client is still sending makes the client's next write
- * fail (EPIPE) and the reset can discard the answer it has not read yet ("lingering close", as
- * HTTP servers do); the bound keeps a client that never stops from holding the connection.
+ * After a refusal in the middle of a request body: the rest of the body is drained and dropped;
+ * the connection is half-closed right after the answer (FIN: nothing more will be written) and
+ * fully closed only once the body has ended, or the client has stopped sending for `idleMs`, or
+ * `maxMs` after the answer went out — not at once ("lingering close", as HTTP servers do).
+ * Closing while the client is still sending makes the client's next write fail (EPIPE), and the reset that a close with unread bytes sends can make the client's kernel discard
+ * the answer before the client has read it — on a busy client that can take seconds, so the
+ * linger follows the client's activity instead of a fixed time: once it has stopped sending,
+ * everything it sent has been drained and the close is a clean one. `maxMs` keeps a client that
+ * never stops from holding the connection.
  */
-export function lingerThenClose(req: IncomingMessage, res: { once(event: 'finish', listener: () => void): unknown }, lingerMs = REFUSAL_LINGER_MS): void {
+export function lingerThenClose(
+  req: IncomingMessage,
+  res: { once(event: 'finish', listener: () => void): unknown; setHeader(name: string, value: string): unknown; readonly headersSent: boolean },
+  { idleMs = REFUSAL_LINGER_IDLE_MS, maxMs = REFUSAL_LINGER_MAX_MS }: { idleMs?: number; maxMs?: number } = {},
+): void {
   discardRest(req);
+  // Node answers a request whose body is unread with `Connection: close` and then closes the
+  // socket as soon as the answer is written (`destroySoon`) — the reset described above. Declaring
+  // the connection ourselves keeps Node from closing it; the half-close below and the bounds here
+  // close it instead.
+  if (!res.headersSent) res.setHeader('connection', 'keep-alive');
   res.once('finish', () => {
     if (req.readableEnded) return;
-    const timer = setTimeout(() => req.socket.destroy(), lingerMs);
-    timer.unref();
-    req.once('end', () => clearTimeout(timer));
-    req.once('close', () => clearTimeout(timer));
+    // the answer is out: a FIN right behind it tells the client this connection is done (it reads
+    // the answer and EOF even while it is still sending); we keep reading what it still sends
+    req.socket.end();
+    let idle: NodeJS.Timeout | undefined;
+    const stop = () => {
+      clearTimeout(idle);
+      clearTimeout(cap);
+      req.off('data', touch);
+    };
+    const close = () => {
+      stop();
+      req.socket.destroy();
+    };
+    function touch(): void {
+      clearTimeout(idle);
+      idle = setTimeout(close, idleMs);
+      idle.unref();
+    }
+    const cap = setTimeout(close, maxMs);
+    cap.unref();
+    touch();
+    req.on('data', touch);
+    req.once('end', stop);
+    req.once('close', stop);
   });
 }
 

@@ -16,6 +16,7 @@ interface StatusResponse {
   status(code: number): unknown;
   setHeader(name: string, value: string): unknown;
   once(event: 'finish', listener: () => void): unknown;
+  readonly headersSent: boolean;
 }
 
 const header = (req: IncomingMessage, name: string): string | undefined => {
